@@ -1,0 +1,271 @@
+"""Configuration: one settings table, a TOML file, and a frozen Config.
+
+`SETTINGS` is the single source of truth: name (as written in TOML), default, type and
+help. The README's configuration table and `weblog config` are generated from it, and a
+test fails when they drift apart.
+
+Where the config comes from, first match wins: `--config PATH`, env `WEBLOG_CONFIG`,
+`./weblog.toml` when present, else the built-in defaults. `--data-dir` / env
+`WEBLOG_DATA_DIR` override `data_dir`. Relative paths inside a config file are relative to
+that file's folder; paths given on the command line or in the environment are relative to
+the working directory.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "weblog.toml"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # dotted TOML key, e.g. "retention.raw_days"
+    attr: str  # Config attribute
+    default: Any
+    kind: str  # int | bool | str | path | path? | str-list | sources | timezone
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "data_dir", "data", "path",
+            "Folder holding raw/, warehouse.duckdb, audit/ and reports/."),
+    Setting("timezone", "timezone", "UTC", "timezone",
+            "Site time zone (IANA name) for day and hour boundaries."),
+    Setting("retention.raw_days", "raw_days", 7, "int",
+            "Days the RAW tier (full addresses, full URLs, user agents, rejects) is kept; "
+            "with 7 and as-of D, days D-7 .. D are inside the window."),
+    Setting("retention.detail_days", "detail_days", 90, "int",
+            "Days the DETAIL table `requests` (truncated addresses) is kept."),
+    Setting("retention.purge_source_logs", "purge_source_logs", False, "bool",
+            "Also delete source log files once ingested and older than raw_days."),
+    Setting("anonymize.ipv4_prefix", "ipv4_prefix", 24, "int",
+            "IPv4 prefix kept outside RAW (16-24)."),
+    Setting("anonymize.ipv6_prefix", "ipv6_prefix", 48, "int",
+            "IPv6 prefix kept outside RAW (32-48)."),
+    Setting("anonymize.query_keep", "query_keep", (), "str-list",
+            "Query parameters kept in DETAIL paths; all other query values are dropped."),
+    Setting("stats.k_min", "k_min", 5, "int",
+            "Client-keyed statistics cells with fewer distinct visitors go to '(other)'."),
+    Setting("stats.site_domains", "site_domains", (), "str-list",
+            "Registered domains of the site itself: such referrers count as internal."),
+    Setting("geoip.country_db", "country_db", None, "path?",
+            "MaxMind Country .mmdb (optional)."),
+    Setting("geoip.city_db", "city_db", None, "path?",
+            "MaxMind City .mmdb (optional; gives the country too when country_db is unset)."),
+    Setting("geoip.asn_db", "asn_db", None, "path?",
+            "MaxMind ASN (or ISP) .mmdb (optional)."),
+    Setting("sources", "sources", (), "sources",
+            "[[sources]] tables: path (glob), format (default 'combined'), vhost (optional)."),
+)
+
+SOURCE_KEYS = {"path": "glob of log files", "format": "log format name",
+               "vhost": "virtual host name for lines that do not log one"}
+
+
+@dataclass(frozen=True)
+class Source:
+    path: str  # glob, absolute after loading
+    format: str = "combined"
+    vhost: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path("data")
+    timezone: str = "UTC"
+    raw_days: int = 7
+    detail_days: int = 90
+    purge_source_logs: bool = False
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 48
+    query_keep: tuple[str, ...] = ()
+    k_min: int = 5
+    site_domains: tuple[str, ...] = ()
+    country_db: Path | None = None
+    city_db: Path | None = None
+    asn_db: Path | None = None
+    sources: tuple[Source, ...] = ()
+    config_file: Path | None = field(default=None, compare=False)
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def policy(self) -> dict[str, Any]:
+        """The retention/anonymisation policy in force (recorded in ledgers, no paths)."""
+        return {
+            "raw_days": self.raw_days,
+            "detail_days": self.detail_days,
+            "ipv4_prefix": self.ipv4_prefix,
+            "ipv6_prefix": self.ipv6_prefix,
+            "k_min": self.k_min,
+            "query_keep": list(self.query_keep),
+            "timezone": self.timezone,
+        }
+
+    def policy_hash(self) -> str:
+        blob = json.dumps(self.policy(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _where(origin: str, name: str) -> str:
+    return f"{origin}: setting '{name}'"
+
+
+def _coerce(setting: Setting, value: Any, origin: str, base: Path) -> Any:
+    where = _where(origin, setting.name)
+    kind = setting.kind
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, not {type(value).__name__} {value!r}.")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, not {value!r}.")
+        return value
+    if kind in ("str", "timezone"):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where} must be a non-empty string, not {value!r}.")
+        return value
+    if kind in ("path", "path?"):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where} must be a path string, not {value!r}.")
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else base / path
+    if kind == "str-list":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, not {value!r}.")
+        return tuple(value)
+    if kind == "sources":
+        return _sources(value, origin, base)
+    raise AssertionError(kind)  # pragma: no cover - table is static
+
+
+def _sources(value: Any, origin: str, base: Path) -> tuple[Source, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"{origin}: 'sources' must be [[sources]] tables.")
+    out = []
+    for i, table in enumerate(value, 1):
+        unknown = sorted(set(table) - set(SOURCE_KEYS))
+        if unknown:
+            raise ConfigError(f"{origin}: [[sources]] #{i} has an unknown key '{unknown[0]}' "
+                              f"(known: {', '.join(SOURCE_KEYS)}).")
+        path = table.get("path")
+        if not isinstance(path, str) or not path:
+            raise ConfigError(f"{origin}: [[sources]] #{i} needs a 'path' string (a file or glob).")
+        fmt = table.get("format", "combined")
+        vhost = table.get("vhost")
+        if not isinstance(fmt, str) or (vhost is not None and not isinstance(vhost, str)):
+            raise ConfigError(f"{origin}: [[sources]] #{i}: 'format' and 'vhost' must be strings.")
+        p = Path(path).expanduser()
+        out.append(Source(str(p if p.is_absolute() else base / p), fmt, vhost))
+    return tuple(out)
+
+
+def parse_config(doc: dict[str, Any], origin: str, base: Path) -> dict[str, Any]:
+    """Validate a TOML document; return Config keyword arguments (raises ConfigError)."""
+    by_name = {s.name: s for s in SETTINGS}
+    flat = _flatten({k: v for k, v in doc.items() if k != "sources"})
+    if "sources" in doc:
+        flat["sources"] = doc["sources"]
+    kwargs: dict[str, Any] = {}
+    for name, value in flat.items():
+        setting = by_name.get(name)
+        if setting is None:
+            close = difflib.get_close_matches(name, by_name, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{origin}: unknown setting '{name}'{hint}.")
+        kwargs[setting.attr] = _coerce(setting, value, origin, base)
+    return kwargs
+
+
+def validate(cfg: Config, origin: str) -> Config:
+    """Check values that need more than a type (ranges, time zone, folders)."""
+    from .anonymize import validate_prefixes
+
+    try:
+        zoneinfo.ZoneInfo(cfg.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{_where(origin, 'timezone')}: unknown time zone {cfg.timezone!r} "
+                          "(use an IANA name such as 'Europe/Berlin' or 'UTC').") from None
+    if cfg.raw_days < 1:
+        raise ConfigError(f"{_where(origin, 'retention.raw_days')} must be at least 1.")
+    if cfg.detail_days < cfg.raw_days:
+        raise ConfigError(f"{_where(origin, 'retention.detail_days')} must be at least "
+                          f"retention.raw_days ({cfg.raw_days}).")
+    if cfg.k_min < 1:
+        raise ConfigError(f"{_where(origin, 'stats.k_min')} must be at least 1.")
+    try:
+        validate_prefixes(cfg.ipv4_prefix, cfg.ipv6_prefix)
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    if cfg.data_dir.exists() and not cfg.data_dir.is_dir():
+        raise ConfigError(f"{_where(origin, 'data_dir')}: {cfg.data_dir} exists and is not a folder.")
+    return cfg
+
+
+def find_config_file(explicit: str | os.PathLike | None) -> Path | None:
+    """--config, then $WEBLOG_CONFIG, then ./weblog.toml when present."""
+    chosen = explicit or os.environ.get("WEBLOG_CONFIG")
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"Config file {path} does not exist.")
+        return path
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.is_file() else None
+
+
+def load_config(path: str | os.PathLike | None = None,
+                data_dir: str | os.PathLike | None = None,
+                **overrides: Any) -> Config:
+    """Load and validate the configuration (raises ConfigError with one clear sentence)."""
+    file = find_config_file(path)
+    kwargs: dict[str, Any] = {}
+    origin = "built-in defaults"
+    if file is not None:
+        origin = str(file)
+        try:
+            doc = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file} is not valid TOML: {exc}.") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Config file {file} cannot be read: {exc}.") from None
+        kwargs = parse_config(doc, origin, file.resolve().parent)
+    else:
+        kwargs["data_dir"] = Path("data").absolute()
+    env_dir = data_dir or os.environ.get("WEBLOG_DATA_DIR")
+    if env_dir:
+        kwargs["data_dir"] = Path(env_dir).expanduser().absolute()
+    kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = Config(config_file=file, **kwargs)
+    return validate(cfg, origin)
+
+
+def with_data_dir(cfg: Config, data_dir: Path) -> Config:
+    return replace(cfg, data_dir=data_dir)
+
+
+def config_attrs() -> set[str]:
+    return {f.name for f in fields(Config)} - {"config_file"}

@@ -1,0 +1,93 @@
+"""Enrichment of distinct values, joined back to the rows in SQL.
+
+GeoIP, truncation, Public Suffix and user-agent parsing run once per DISTINCT value of a
+chunk (tens of thousands, not millions), in Python, and come back as small Arrow tables
+that DuckDB joins on the original text. GeoIP always sees the full address, before
+truncation: a /24 often maps to a different city than the address.
+
+    clients:   client (as logged) -> address, hostname, kind, ip_version, client_net,
+               client_domain, country, city, asn, as_org
+    agents:    user_agent -> browser, browser_major, os, device, is_bot, bot_name
+    referrers: referrer_host -> referrer_domain
+    texts:     any text with an address literal (path, vhost) -> masked text
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from . import agents as agents_mod
+from . import anonymize, domains
+from .geo import GeoLookup
+
+CLIENT_SCHEMA = pa.schema([
+    ("client", pa.string()), ("kind", pa.string()), ("address", pa.string()),
+    ("hostname", pa.string()), ("ip_version", pa.int8()), ("client_net", pa.string()),
+    ("client_domain", pa.string()), ("country", pa.string()), ("city", pa.string()),
+    ("asn", pa.int32()), ("as_org", pa.string()),
+])
+AGENT_SCHEMA = pa.schema([
+    ("user_agent", pa.string()), ("browser", pa.string()), ("browser_major", pa.string()),
+    ("os", pa.string()), ("device", pa.string()), ("is_bot", pa.bool_()), ("bot_name", pa.string()),
+])
+REFERRER_SCHEMA = pa.schema([("referrer_host", pa.string()), ("referrer_domain", pa.string())])
+TEXT_SCHEMA = pa.schema([("original", pa.string()), ("masked", pa.string())])
+
+
+def clients_table(values: list[str | None], geo: GeoLookup | None,
+                  ipv4_prefix: int, ipv6_prefix: int) -> pa.Table:
+    cols = anonymize.classify_clients(values, ipv4_prefix, ipv6_prefix)
+    n = len(values)
+    hosts = cols["hostname"]
+    named = sorted({h for h in hosts if h})
+    domain_of = dict(zip(named, domains.registered_domains(named)["domain"])) if named else {}
+    geo_cols: dict[str, list] = {"country": [None] * n, "city": [None] * n,
+                                 "asn": [None] * n, "as_org": [None] * n}
+    if geo is not None and geo.enabled:
+        addresses = cols["address"]
+        todo = sorted({a for a in addresses if a})
+        found = geo.lookup_many(todo)
+        index = {a: i for i, a in enumerate(found["address"])}
+        for row, address in enumerate(addresses):
+            if address:
+                i = index[address]
+                for key in geo_cols:
+                    geo_cols[key][row] = found[key][i]
+    return pa.table({
+        "client": pa.array(values, pa.string()),
+        "kind": pa.array(cols["kind"], pa.string()),
+        "address": pa.array(cols["address"], pa.string()),
+        "hostname": pa.array(hosts, pa.string()),
+        "ip_version": pa.array(cols["ip_version"], pa.int8()),
+        "client_net": pa.array(cols["client_net"], pa.string()),
+        "client_domain": pa.array([domain_of.get(h) if h else None for h in hosts], pa.string()),
+        "country": pa.array(geo_cols["country"], pa.string()),
+        "city": pa.array(geo_cols["city"], pa.string()),
+        "asn": pa.array(geo_cols["asn"], pa.int32()),
+        "as_org": pa.array(geo_cols["as_org"], pa.string()),
+    }, schema=CLIENT_SCHEMA)
+
+
+def agents_table(values: list[str | None]) -> pa.Table:
+    cols = agents_mod.classify_agents(values)
+    return pa.table({name: pa.array(cols[name], AGENT_SCHEMA.field(name).type)
+                     for name in AGENT_SCHEMA.names}, schema=AGENT_SCHEMA)
+
+
+def referrers_table(hosts: list[str | None], ipv4_prefix: int, ipv6_prefix: int) -> pa.Table:
+    """Registered domain of each referrer host; an address literal keeps only its network."""
+    out = []
+    cols = domains.registered_domains(hosts)
+    for host, domain in zip(hosts, cols["domain"]):
+        if host and domain is None:
+            kind = anonymize.parse_client(host)
+            if kind.address:
+                domain = anonymize.truncate(kind.address, ipv4_prefix, ipv6_prefix)
+        out.append(domain)
+    return pa.table({"referrer_host": pa.array(hosts, pa.string()),
+                     "referrer_domain": pa.array(out, pa.string())}, schema=REFERRER_SCHEMA)
+
+
+def masked_texts_table(values: list[str], ipv4_prefix: int, ipv6_prefix: int) -> pa.Table:
+    masked = [anonymize.mask_addresses(v, ipv4_prefix, ipv6_prefix) for v in values]
+    return pa.table({"original": pa.array(values, pa.string()),
+                     "masked": pa.array(masked, pa.string())}, schema=TEXT_SCHEMA)

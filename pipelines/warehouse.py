@@ -1,0 +1,112 @@
+"""The warehouse: DATA_DIR/warehouse.duckdb, its schema migrations and connections.
+
+Schema lives in sql/schema/NNN_name.sql, applied in order once each and recorded in
+`schema_migrations`. Every connection runs with TimeZone=UTC (timestamps are UTC
+instants; site-local days are computed explicitly) and spills to a temp folder inside
+raw/, because what DuckDB spills during an ingest holds full addresses (invariant 1) and
+must sit where the RAW permissions and purge apply.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from .errors import WeblogError
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+WAREHOUSE_NAME = "warehouse.duckdb"
+_MIGRATION = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+def warehouse_path(data_dir: Path) -> Path:
+    return Path(data_dir) / WAREHOUSE_NAME
+
+
+def sql_file(relative: str) -> str:
+    """Text of a file under sql/ (e.g. 'marts/daily_traffic.sql')."""
+    return (SQL_DIR / relative).read_text(encoding="utf-8")
+
+
+def migrations() -> list[tuple[int, Path]]:
+    out = []
+    for path in sorted((SQL_DIR / "schema").glob("*.sql")):
+        m = _MIGRATION.match(path.name)
+        if not m:
+            raise WeblogError(f"Schema file {path.name} is not named NNN_name.sql.")
+        out.append((int(m.group(1)), path))
+    return out
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply pending migrations, each in its own transaction; return the versions applied."""
+    con.execute("create table if not exists schema_migrations "
+                "(version integer primary key, name varchar not null, applied_at timestamp not null)")
+    done = {v for (v,) in con.execute("select version from schema_migrations").fetchall()}
+    applied = []
+    for version, path in migrations():
+        if version in done:
+            continue
+        con.execute("begin transaction")
+        try:
+            con.execute(path.read_text(encoding="utf-8"))
+            con.execute("insert into schema_migrations values (?, ?, now()::timestamp)",
+                        [version, path.name])
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        applied.append(version)
+    return applied
+
+
+def _configure(con: duckdb.DuckDBPyConnection, temp_dir: Path | None) -> None:
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set preserve_insertion_order = false")
+    if temp_dir is not None:
+        con.execute(f"set temp_directory = '{temp_dir.as_posix()}'")
+
+
+def connect(data_dir: Path, *, read_only: bool = False,
+            temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (creating and migrating it when writable)."""
+    path = warehouse_path(data_dir)
+    if read_only and not path.exists():
+        raise WeblogError(f"No warehouse at {path} yet: run `weblog ingest` first.")
+    if not read_only:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WeblogError(f"The warehouse {path} is in use by another process.") from None
+        raise WeblogError(f"Cannot open the warehouse {path}: {exc}") from None
+    _configure(con, temp_dir)
+    if not read_only:
+        migrate(con)
+    return con
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(table, column) for every VARCHAR column of every base table (for leak scans)."""
+    rows = con.execute(
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema = 'main' and data_type = 'VARCHAR' "
+        "and table_name in (select table_name from information_schema.tables "
+        "where table_schema = 'main' and table_type = 'BASE TABLE') order by 1, 2"
+    ).fetchall()
+    return [(t, c) for t, c in rows]
