@@ -32,7 +32,7 @@ class Setting:
     name: str  # dotted TOML key, e.g. "retention.raw_days"
     attr: str  # Config attribute
     default: Any
-    kind: str  # int | bool | str | path | path? | str-list | sources | timezone
+    kind: str  # int | bool | str | str? | path | path? | str-list | sources | timezone
     help: str
 
 
@@ -66,7 +66,19 @@ SETTINGS: tuple[Setting, ...] = (
             "MaxMind ASN (or ISP) .mmdb (optional)."),
     Setting("sources", "sources", (), "sources",
             "[[sources]] tables: path (glob), format (default 'combined'), vhost (optional)."),
+    Setting("prefect.task_runner", "task_runner", "thread", "str",
+            "How the nightly flow runs its per-file ingest tasks: 'thread' (one process) or "
+            "'dask' (prefect-dask; see prefect.dask_address)."),
+    Setting("prefect.dask_address", "dask_address", None, "str?",
+            "Scheduler address of an existing Dask cluster (tcp://host:8786) for "
+            "task_runner = 'dask'; unset: a local cluster per run."),
+    Setting("prefect.workers", "workers", 4, "int",
+            "Files ingested at once: threads, or workers of the local Dask cluster."),
+    Setting("prefect.lock_wait_seconds", "lock_wait_seconds", 600, "int",
+            "How long a nightly run waits for another run's data-dir lock before it gives up."),
 )
+
+TASK_RUNNERS = ("thread", "dask")
 
 SOURCE_KEYS = {"path": "glob of log files", "format": "log format name",
                "vhost": "virtual host name for lines that do not log one"}
@@ -95,6 +107,10 @@ class Config:
     city_db: Path | None = None
     asn_db: Path | None = None
     sources: tuple[Source, ...] = ()
+    task_runner: str = "thread"
+    dask_address: str | None = None
+    workers: int = 4
+    lock_wait_seconds: int = 600
     config_file: Path | None = field(default=None, compare=False)
 
     @property
@@ -144,7 +160,7 @@ def _coerce(setting: Setting, value: Any, origin: str, base: Path) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, not {value!r}.")
         return value
-    if kind in ("str", "timezone"):
+    if kind in ("str", "str?", "timezone"):
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where} must be a non-empty string, not {value!r}.")
         return value
@@ -216,6 +232,12 @@ def validate(cfg: Config, origin: str) -> Config:
                           f"retention.raw_days ({cfg.raw_days}).")
     if cfg.k_min < 1:
         raise ConfigError(f"{_where(origin, 'stats.k_min')} must be at least 1.")
+    if cfg.task_runner not in TASK_RUNNERS:
+        raise ConfigError(f"{_where(origin, 'prefect.task_runner')} must be one of "
+                          f"{', '.join(TASK_RUNNERS)}, not {cfg.task_runner!r}.")
+    if cfg.workers < 1 or cfg.lock_wait_seconds < 0:
+        raise ConfigError(f"{origin}: prefect.workers must be at least 1 and "
+                          "prefect.lock_wait_seconds at least 0.")
     try:
         validate_prefixes(cfg.ipv4_prefix, cfg.ipv6_prefix)
     except ValueError as exc:
@@ -269,3 +291,33 @@ def with_data_dir(cfg: Config, data_dir: Path) -> Config:
 
 def config_attrs() -> set[str]:
     return {f.name for f in fields(Config)} - {"config_file"}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def to_toml(cfg: Config) -> str:
+    """The configuration as a TOML document that load_config() reads back to `cfg`."""
+    tables: dict[str, list[str]] = {"": []}
+    for s in SETTINGS:
+        value = getattr(cfg, s.attr)
+        if value is None or s.kind == "sources":
+            continue
+        table, _, key = s.name.rpartition(".")
+        tables.setdefault(table, []).append(f"{key} = {_toml_value(value)}")
+    out = list(tables.pop(""))
+    for table, lines in tables.items():
+        out += ["", f"[{table}]", *lines]
+    for src in cfg.sources:
+        out += ["", "[[sources]]", f"path = {_toml_value(src.path)}",
+                f"format = {_toml_value(src.format)}"]
+        if src.vhost is not None:
+            out.append(f"vhost = {_toml_value(src.vhost)}")
+    return "\n".join(out) + "\n"

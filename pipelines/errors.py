@@ -34,3 +34,7 @@ class LockedError(WeblogError):
 
 class IngestError(WeblogError):
     """A source file could not be ingested; nothing of it was kept."""
+
+
+class SourceReadError(IngestError):
+    """A source file could not be read (I/O): the one ingest failure worth retrying."""

@@ -1,28 +1,39 @@
 """Ingest: one source log into the RAW tier and the DETAIL table, all or nothing.
 
-For each file:
- 1. recognise content already ingested: first by the file's bytes (cheap, no
-    decompression), then by the decompressed content hash (a rotated and recompressed copy
-    of an ingested log is the same content) -> "already ingested", nothing written;
- 2. read it in chunks of whole lines (pipelines.lines) and, per chunk, in DuckDB:
-    parse every line (pipelines.parse) into a temp table, enrich the distinct clients,
-    agents, referrer hosts and address-bearing texts (pipelines.enrich), then
-      - COPY parsed rows inside the RAW window to raw/.staging/F/date=D/   (full data)
+An ingest run has three steps per file, so that the expensive middle one can run on
+several files at once (threads, or Dask workers on other processes) while the warehouse
+is only ever written by one connection, in a fixed order:
+
+ 1. plan (warehouse, in order): recognise a file whose bytes are already in the ledger or
+    equal to an earlier file of this run -> "already ingested", nothing read; otherwise
+    reserve a file_id and write raw/.staging/F/plan.json (path, format, hashes; no content);
+ 2. stage (no warehouse; any process): read the file in chunks of whole lines
+    (pipelines.lines) and, per chunk, in a private in-memory DuckDB: parse every line
+    (pipelines.parse), enrich the distinct clients, agents, referrer hosts and
+    address-bearing texts (pipelines.enrich), then
+      - COPY parsed rows inside the RAW window to raw/.staging/F/date=D/    (full data)
       - COPY rejected lines with their reason to .staging/F/rejects/date=AS_OF/
-      - INSERT the anonymised rows into `requests`                         (DETAIL)
- 3. insert the ledger row in `ingested_files` and COMMIT the one transaction that holds
-    every DETAIL row of the file; then promote the staged RAW files (pipelines.raw).
-A crash before the commit leaves only staging, which the next run discards; a crash after
-it leaves staging that the next run promotes. Either way the rerun completes.
+      - COPY the anonymised rows to .staging/F/detail/                      (DETAIL)
+    and write .staging/F/manifest.json (counts and content hashes);
+ 3. commit (warehouse, in plan order): a file whose decompressed content is already in the
+    ledger (a rotated, recompressed copy) is dropped; otherwise ONE transaction inserts its
+    DETAIL rows and its ledger row in `ingested_files`; then the staged RAW files are
+    promoted (pipelines.raw).
+Serial ingest (`ingest_paths`, the CLI) and the concurrent flow run the same three steps,
+so they produce the same warehouse. A crash before a commit leaves only staging, which the
+next run discards; a crash after it leaves staging that the next run promotes.
 
 Every file reconciles: lines_read = lines_parsed + lines_rejected (a CHECK constraint).
-Results carry counts, days and paths only, never log content: they travel through
-Prefect's database.
+Results and errors carry counts, days, paths and line numbers only, never log content:
+they travel through Prefect's database. An unexpected error while processing lines is
+re-raised as an IngestError naming the file and the line range, never the original
+message (a third-party parser may quote the line it choked on).
 """
 from __future__ import annotations
 
 import datetime as dt
 import glob
+import json
 import logging
 import os
 import shutil
@@ -37,8 +48,8 @@ import duckdb
 
 from . import enrich, lines, raw, retention, warehouse
 from .config import Config
-from .errors import IngestError, InputError
-from .formats import RegexFormat, get_format
+from .errors import IngestError, InputError, SourceReadError, WeblogError
+from .formats import PRESETS, RegexFormat, get_format
 from .geo import GeoLookup
 from .lock import data_dir_lock
 from .parse import parse_sql, sql_str
@@ -158,8 +169,7 @@ RAW_COLUMNS = """
     {file_id}::INTEGER AS source_file_id, line_no
 """
 
-DETAIL_INSERT = """
-INSERT INTO requests BY NAME
+DETAIL_SELECT = """
 SELECT
     ts, day, hour,
     coalesce(mv.masked, p.vhost, {default_vhost}) AS vhost,
@@ -253,7 +263,9 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *
     if n - n_ok:
         _write_rejects(con, fmt, file_id, k, as_of, stage, totals)
 
-    con.execute(DETAIL_INSERT.format(file_id=file_id, default_vhost=sql_str(default_vhost)))
+    detail = raw.ensure_dir(stage / raw.DETAIL_STAGE) / f"{k}.parquet"
+    select = DETAIL_SELECT.format(file_id=file_id, default_vhost=sql_str(default_vhost))
+    con.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} (FORMAT parquet, COMPRESSION zstd)")
     for name in ("chunk_lines", "enr_clients", "enr_agents", "enr_referrers", "enr_texts"):
         con.unregister(name)
 
@@ -288,7 +300,217 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: RegexFormat, file_id: in
     con.unregister("diag")
 
 
-# --------------------------------------------------------------------------- one file
+# --------------------------------------------------------------------------- 1. plan
+
+PLAN_NAME = "plan.json"
+MANIFEST_NAME = "manifest.json"
+Job = tuple[str, RegexFormat, "str | None"]  # (file or '-', format, vhost)
+
+
+@dataclass
+class PlannedFile:
+    """One file of a run as decided before reading it: names, hashes, no content."""
+
+    path: str  # the file to read (stdin: its spool copy)
+    shown: str  # the name recorded in the ledger and the results
+    format: str  # spec for get_format: a preset name or 'apache:<LogFormat>'
+    vhost: str | None
+    sha256: str
+    size: int
+    device: int | None
+    inode: int | None
+    file_id: int | None = None  # None: nothing to read, see duplicate_of
+    duplicate_of: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def format_spec(fmt: RegexFormat) -> str:
+    """The name get_format() turns back into `fmt`."""
+    preset = PRESETS.get(fmt.name)
+    return fmt.name if preset and preset[0] == fmt.source else f"apache:{fmt.source}"
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with raw.private_umask():
+        tmp.write_text(json.dumps(doc, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise IngestError(f"The {what} of staged ingest {path.parent.name} is missing or "
+                          "damaged; the next run starts that file again.") from None
+
+
+def _plan_one(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, shown: str,
+              fmt: RegexFormat, vhost: str | None, seen: dict[str, str]) -> PlannedFile:
+    try:
+        ident = lines.file_identity(path)
+        digest = lines.file_sha256(path)
+    except OSError as exc:
+        raise SourceReadError(f"Cannot read {shown}: {type(exc).__name__}: {_safe(exc)}.") from None
+    earlier = _already(con, "sha256", digest) or seen.get(digest)
+    planned = PlannedFile(str(path), shown, format_spec(fmt), vhost, digest, ident["size"],
+                          ident["device"], ident["inode"], duplicate_of=earlier)
+    if earlier is None:
+        seen[digest] = shown
+        planned.file_id = con.execute("SELECT nextval('ingested_files_seq')").fetchall()[0][0]
+        stage = raw.ensure_dir(raw.staging_dir(cfg.data_dir, planned.file_id))
+        _write_json(stage / PLAN_NAME, planned.to_dict())
+    return planned
+
+
+def plan_files(con: duckdb.DuckDBPyConnection, cfg: Config, jobs: Iterable[Job]) -> list[PlannedFile]:
+    """Plan a run in order (caller holds the data-dir lock): skip known bytes, reserve file ids.
+
+    A file with the same bytes as an earlier file of the same run is skipped too, so the
+    plan does not depend on which staged file commits first.
+    """
+    seen: dict[str, str] = {}
+    planned = []
+    for name, fmt, vhost in jobs:
+        path = _spool_stdin(cfg.data_dir) if name == "-" else Path(name)
+        shown = STDIN if name == "-" else str(Path(name).absolute())
+        planned.append(_plan_one(con, cfg, path, shown, fmt, vhost, seen))
+    return planned
+
+
+def plan_ingest(cfg: Config, jobs: Iterable[Job]) -> list[PlannedFile]:
+    """Open the warehouse under the data-dir lock, finish interrupted ingests, plan `jobs`."""
+    with data_dir_lock(cfg.data_dir, what="ingest"):
+        raw.prepare(cfg.data_dir)
+        con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
+        try:
+            recover(con, cfg.data_dir)
+            return plan_files(con, cfg, jobs)
+        finally:
+            con.close()
+
+
+def skipped_result(planned: PlannedFile) -> IngestResult:
+    """The result of a planned file that is not read (its bytes were ingested before)."""
+    return IngestResult(planned.shown, "already ingested", duplicate_of=planned.duplicate_of)
+
+
+# --------------------------------------------------------------------------- 2. stage
+
+@dataclass
+class StagedFile:
+    """What staging one file found: counts and content hashes (manifest.json), no content."""
+
+    file_id: int
+    compression: str | None
+    content_sha256: str
+    head_sha256: str
+    content_bytes: int
+    lines_read: int
+    lines_parsed: int
+    lines_rejected: int
+    lines_too_old: int
+    lines_bad_client: int
+    first_ts: str | None  # UTC, ISO format
+    last_ts: str | None
+    as_of: str
+    days: list[str]
+    reject_reasons: dict[str, int]
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _stage_connection(data_dir: Path, file_id: int) -> tuple[duckdb.DuckDBPyConnection, Path]:
+    """A private in-memory DuckDB; what it spills holds full addresses, so it spills in raw/."""
+    spill = raw.ensure_dir(raw.temp_root(data_dir) / f"stage-{file_id}")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET temp_directory = {sql_str(spill.as_posix())}")
+    return con, spill
+
+
+def _clear_stage(stage: Path) -> None:
+    """Remove what an earlier attempt staged (a retry starts from scratch), keep the plan."""
+    for child in stage.iterdir():
+        if child.name == PLAN_NAME:
+            continue
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | None = None,
+               progress: Callable[[int], None] | None = None) -> StagedFile:
+    """Read, parse and enrich one planned file into raw/.staging/F (no warehouse involved).
+
+    Safe to run in several threads or processes at once, each on its own file id.
+    """
+    started = time.perf_counter()
+    stage = raw.staging_dir(cfg.data_dir, file_id)
+    planned = PlannedFile(**_read_json(stage / PLAN_NAME, "plan"))
+    _clear_stage(stage)
+    fmt = get_format(planned.format)
+    window = retention.raw_window_start(as_of, cfg.raw_days)
+    totals = _Totals()
+    stats = lines.ReadStats()
+    own_geo = geo is None
+    geo = open_geo(cfg) if own_geo else geo
+    con, spill = _stage_connection(cfg.data_dir, file_id)
+    lines_at = (0, 0)
+    try:
+        with raw.private_umask(), open(planned.path, "rb") as handle:
+            stream, stats.compression = lines.open_decompressed(handle)
+            for k, chunk in enumerate(lines.iter_chunks(stream, stats)):
+                lines_at = (chunk.first_line_no, chunk.first_line_no + chunk.num_lines - 1)
+                _process_chunk(con, chunk, k, fmt=fmt, cfg=cfg, file_id=file_id, as_of=as_of,
+                               window=window, default_vhost=planned.vhost or "default",
+                               geo=geo, stage=stage, totals=totals)
+                if progress is not None:
+                    progress(handle.tell())  # bytes of the file on disk read so far
+    except WeblogError:
+        _clear_stage(stage)
+        raise
+    except (OSError, EOFError) as exc:
+        _clear_stage(stage)
+        # the message names the file and the error class only: never line content
+        raise SourceReadError(f"Cannot read {planned.shown}: {type(exc).__name__}: "
+                              f"{_safe(exc)}.") from None
+    except duckdb.Error as exc:
+        _clear_stage(stage)
+        raise IngestError(f"Ingest of {planned.shown} failed in the database at lines "
+                          f"{lines_at[0]}-{lines_at[1]} ({type(exc).__name__}); nothing of it "
+                          "was kept.") from None
+    except Exception as exc:
+        _clear_stage(stage)
+        # an unexpected error may quote the line it failed on: keep only its class
+        raise IngestError(f"Ingest of {planned.shown} failed at lines {lines_at[0]}-"
+                          f"{lines_at[1]} ({type(exc).__name__}); nothing of it was kept.") from None
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+        if own_geo and geo is not None:
+            geo.close()
+    staged = StagedFile(
+        file_id, stats.compression, stats.content_sha256, stats.head_sha256, stats.content_bytes,
+        totals.lines, totals.parsed, totals.rejected, totals.too_old, totals.bad_client,
+        _iso(totals.first_ts), _iso(totals.last_ts), as_of.isoformat(),
+        sorted(d.isoformat() for d in totals.days), dict(sorted(totals.reasons.items())),
+        time.perf_counter() - started)
+    _write_json(stage / MANIFEST_NAME, staged.to_dict())
+    return staged
+
+
+def _iso(ts: dt.datetime | None) -> str | None:
+    return ts.isoformat() if ts is not None else None
+
+
+# --------------------------------------------------------------------------- 3. commit
 
 def _already(con: duckdb.DuckDBPyConnection, column: str, digest: str) -> str | None:
     row = con.execute(f"SELECT path FROM ingested_files WHERE {column} = ? AND content_start = 0 "
@@ -296,71 +518,79 @@ def _already(con: duckdb.DuckDBPyConnection, column: str, digest: str) -> str | 
     return row[0][0] if row else None
 
 
+def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> IngestResult:
+    """Commit one staged file (caller holds the data-dir lock; call in plan order)."""
+    started = time.perf_counter()
+    stage = raw.staging_dir(cfg.data_dir, file_id)
+    planned = PlannedFile(**_read_json(stage / PLAN_NAME, "plan"))
+    staged = StagedFile(**_read_json(stage / MANIFEST_NAME, "manifest"))
+    earlier = _already(con, "content_sha256", staged.content_sha256)
+    if earlier is not None:  # same lines as an ingested file, rotated or recompressed
+        raw.discard(cfg.data_dir, file_id)
+        return IngestResult(planned.shown, "already ingested", duplicate_of=earlier,
+                            seconds=staged.seconds + time.perf_counter() - started)
+    detail = sorted((stage / raw.DETAIL_STAGE).glob("*.parquet"))
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if detail:
+            listing = ", ".join(sql_str(f.as_posix()) for f in detail)
+            con.execute(f"INSERT INTO requests BY NAME SELECT * FROM read_parquet([{listing}])")
+        con.execute("""
+            INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)""", [
+            file_id, planned.shown, planned.vhost, get_format(planned.format).name,
+            staged.compression, planned.size, planned.sha256, staged.content_sha256,
+            staged.head_sha256, 0, staged.content_bytes, planned.device, planned.inode,
+            staged.lines_read, staged.lines_parsed, staged.lines_rejected, staged.lines_too_old,
+            staged.lines_bad_client, staged.first_ts, staged.last_ts, staged.as_of])
+        con.execute("COMMIT")
+    except BaseException as exc:
+        con.execute("ROLLBACK")
+        raw.discard(cfg.data_dir, file_id)
+        if isinstance(exc, duckdb.Error):
+            raise IngestError(f"Ingest of {planned.shown} failed in the database "
+                              f"({type(exc).__name__}); nothing of it was kept.") from None
+        raise
+    raw.promote(cfg.data_dir, file_id)  # after the commit: a crash here is finished by recover()
+    return IngestResult(
+        planned.shown, "ingested", file_id, staged.lines_read, staged.lines_parsed,
+        staged.lines_rejected, staged.lines_too_old, staged.lines_bad_client, staged.days,
+        staged.reject_reasons, None, staged.seconds + time.perf_counter() - started)
+
+
+def commit_ingest(cfg: Config, file_id: int) -> IngestResult:
+    """Open the warehouse under the data-dir lock and commit one staged file."""
+    with data_dir_lock(cfg.data_dir, what="ingest"):
+        con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
+        try:
+            return commit_file(con, cfg, file_id)
+        finally:
+            con.close()
+
+
+# --------------------------------------------------------------------------- serial runs
+
+def _ingest_planned(con: duckdb.DuckDBPyConnection, cfg: Config, planned: PlannedFile,
+                    as_of: dt.date, geo: GeoLookup | None,
+                    progress: Callable[[int], None] | None) -> IngestResult:
+    if planned.file_id is None:
+        return skipped_result(planned)
+    try:
+        stage_file(cfg, planned.file_id, as_of=as_of, geo=geo, progress=progress)
+    except BaseException:
+        raw.discard(cfg.data_dir, planned.file_id)
+        raise
+    return commit_file(con, cfg, planned.file_id)
+
+
 def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
                 fmt: RegexFormat, vhost: str | None, as_of: dt.date,
                 geo: GeoLookup | None, display_path: str | None = None,
                 progress: Callable[[int], None] | None = None) -> IngestResult:
-    """Ingest one file (caller holds the data-dir lock). See the module docstring."""
-    started = time.perf_counter()
+    """Plan, stage and commit one file (caller holds the data-dir lock)."""
     shown = display_path or str(path)
-    ident = lines.file_identity(path)
-    digest = lines.file_sha256(path)
-    earlier = _already(con, "sha256", digest)
-    if earlier is not None:
-        return IngestResult(shown, "already ingested", duplicate_of=earlier,
-                            seconds=time.perf_counter() - started)
-
-    window = retention.raw_window_start(as_of, cfg.raw_days)
-    file_id = con.execute("SELECT nextval('ingested_files_seq')").fetchall()[0][0]
-    stage = raw.ensure_dir(raw.staging_dir(cfg.data_dir, file_id))
-    totals = _Totals()
-    stats = lines.ReadStats()
-    default_vhost = vhost or "default"
-    try:
-        with raw.private_umask(), open(path, "rb") as handle:
-            stream, stats.compression = lines.open_decompressed(handle)
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for k, chunk in enumerate(lines.iter_chunks(stream, stats)):
-                    _process_chunk(con, chunk, k, fmt=fmt, cfg=cfg, file_id=file_id, as_of=as_of,
-                                   window=window, default_vhost=default_vhost, geo=geo,
-                                   stage=stage, totals=totals)
-                    if progress is not None:
-                        progress(handle.tell())  # bytes of the file on disk read so far
-                earlier = _already(con, "content_sha256", stats.content_sha256)
-                if earlier is not None:
-                    con.execute("ROLLBACK")
-                    raw.discard(cfg.data_dir, file_id)
-                    return IngestResult(shown, "already ingested", duplicate_of=earlier,
-                                        seconds=time.perf_counter() - started)
-                con.execute("""
-                    INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                        ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)""", [
-                    file_id, shown, vhost, fmt.name, stats.compression,
-                    ident["size"], digest, stats.content_sha256, stats.head_sha256,
-                    0, stats.content_bytes, ident["device"], ident["inode"],
-                    totals.lines, totals.parsed, totals.rejected, totals.too_old,
-                    totals.bad_client, totals.first_ts, totals.last_ts, as_of])
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-    except (OSError, EOFError) as exc:
-        raw.discard(cfg.data_dir, file_id)
-        # the message names the file and the error class only: never line content
-        raise IngestError(f"Cannot read {shown}: {type(exc).__name__}: {_safe(exc)}.") from None
-    except duckdb.Error as exc:
-        raw.discard(cfg.data_dir, file_id)
-        raise IngestError(f"Ingest of {shown} failed in the database ({type(exc).__name__}); "
-                          "nothing of it was kept.") from None
-    except BaseException:
-        raw.discard(cfg.data_dir, file_id)
-        raise
-    raw.promote(cfg.data_dir, file_id)
-    return IngestResult(
-        shown, "ingested", file_id, totals.lines, totals.parsed, totals.rejected,
-        totals.too_old, totals.bad_client, sorted(d.isoformat() for d in totals.days),
-        dict(sorted(totals.reasons.items())), None, time.perf_counter() - started)
+    planned = _plan_one(con, cfg, Path(path), shown, fmt, vhost, {})
+    return _ingest_planned(con, cfg, planned, as_of, geo, progress)
 
 
 def _safe(exc: BaseException) -> str:
@@ -379,7 +609,7 @@ def _spool_stdin(data_dir: Path) -> Path:
     return target
 
 
-def _run_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], as_of: dt.date | None,
+def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
               on_result: Callable[[IngestResult], None] | None,
               progress_factory: Callable[[str, int], Callable[[int], None]] | None,
               ) -> list[IngestResult]:
@@ -390,23 +620,26 @@ def _run_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], as_o
         with data_dir_lock(cfg.data_dir, what="ingest"):
             raw.prepare(cfg.data_dir)
             con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
+            planned: list[PlannedFile] = []
             try:
                 recover(con, cfg.data_dir)
-                for name, fmt, vhost in jobs:
-                    spooled = _spool_stdin(cfg.data_dir) if name == "-" else None
-                    path = spooled or Path(name)
-                    shown = STDIN if spooled else str(Path(name).absolute())
-                    progress = progress_factory(shown, path.stat().st_size) if progress_factory else None
+                planned = plan_files(con, cfg, jobs)
+                for i, item in enumerate(planned):
+                    progress = progress_factory(item.shown, item.size) if progress_factory else None
                     try:
-                        result = ingest_file(con, cfg, path, fmt=fmt, vhost=vhost, as_of=as_of,
-                                             geo=geo, display_path=shown, progress=progress)
-                    finally:
-                        if spooled:
-                            spooled.unlink(missing_ok=True)
+                        result = _ingest_planned(con, cfg, item, as_of, geo, progress)
+                    except BaseException:
+                        for later in planned[i + 1:]:  # plans never staged
+                            if later.file_id is not None:
+                                raw.discard(cfg.data_dir, later.file_id)
+                        raise
                     results.append(result)
                     if on_result:
                         on_result(result)
             finally:
+                for item in planned:  # stdin spool copies
+                    if item.shown == STDIN:
+                        Path(item.path).unlink(missing_ok=True)
                 con.close()
     finally:
         if geo is not None:

@@ -4,6 +4,8 @@
         date=YYYY-MM-DD/F-C_0.parquet      0600  parsed requests with full address, URL, UA
         rejects/date=YYYY-MM-DD/F-C.parquet      unparsed lines with a reason (ingest day)
         .staging/F/...                     files of an ingest not yet committed
+        .staging/F/detail/                 its DETAIL rows, inserted into the warehouse at
+                                           commit and never promoted into raw/
         .tmp/                              DuckDB spill folder (holds full addresses too)
         .spool/                            stdin copied before ingesting it
 
@@ -26,6 +28,7 @@ from pathlib import Path
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+DETAIL_STAGE = "detail"  # staged DETAIL rows: inserted at commit, never promoted
 
 
 def raw_root(data_dir: Path) -> Path:
@@ -121,6 +124,8 @@ def promote(data_dir: Path, file_id: int) -> list[Path]:
     root = raw_root(data_dir)
     for src in sorted(stage.rglob("*.parquet")):
         rel = src.relative_to(stage)
+        if rel.parts[0] == DETAIL_STAGE:
+            continue
         dst = root / rel
         ensure_dir(dst.parent)
         os.chmod(src, FILE_MODE)
