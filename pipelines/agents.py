@@ -46,13 +46,13 @@ from crawlerdetect import CrawlerDetect
 
 __all__ = [
     "Agent",
-    "UNKNOWN_AGENT",
     "CLEAN_BROWSER_UA",
     "COMMON_BROWSERS",
     "DESKTOP_OS",
     "MAX_LABEL_CHARS",
     "MAX_UA_CHARS",
     "MOBILE_OS",
+    "UNKNOWN_AGENT",
     "classify_agent",
     "classify_agents",
 ]
@@ -239,6 +239,7 @@ def _label(value: str | None, default: str | None = "Other") -> str | None:
 def _device_class(
     is_bot: bool, family: str, brand: str | None, os_family: str, ua: str
 ) -> str:
+    """desktop / mobile / tablet / bot / other from ua-parser's device and OS families."""
     if is_bot:
         return "bot"
     fam = family.lower()
@@ -270,7 +271,7 @@ def _bot_name(spider: bool, browser: str, match: str | None) -> str:
         return browser
     if match:
         name = _label(_MATCH_TAIL.sub("", match.strip()), None)
-        if name:
+        if name and "@" not in name and "[at]" not in name:  # no contact addresses
             # crawlerdetect matched a prefix of ua-parser's own name ("Headless" of
             # "HeadlessChrome"): the longer, parser-curated family reads better.
             if (
@@ -290,8 +291,7 @@ def _classify_prepared(s: str, *, shortcut: bool = True) -> Agent:
     ua, os_, dev = result.user_agent, result.os, result.device
     browser = _label(ua.family if ua else None)
     major = _label(ua.major if ua else None, None)
-    if major is not None:
-        major = major[:16]
+    major = major[:16].rstrip() or None if major else None
     os_family = _label(os_.family if os_ else None)
     dev_family = dev.family if dev else "Other"
     spider = dev_family == "Spider"

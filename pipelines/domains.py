@@ -51,13 +51,14 @@ SEARCH_DOMAINS = frozenset(
         "naver.com", "seznam.cz", "baidu.com", "ya.ru", "sogou.com", "so.com", "daum.net",
         "ask.com", "brave.com", "kagi.com", "mojeek.com", "yep.com", "coccoc.com",
         "search.ch", "metager.org", "metager.de", "swisscows.com", "presearch.com",
-        "you.com", "lilo.org", "aol.com",
+        "you.com", "lilo.org",
     }
 )
 
 #: Search engines under many country suffixes: the registrable label alone decides
-#: (``google.de``, ``google.co.uk``, ``yahoo.co.jp``, ``yandex.com.tr``).  Note that
-#: ``mail.google.com`` also reduces to ``google.com`` and so counts as search.
+#: (``google.de``, ``google.co.uk``, ``yahoo.co.jp``, ``yandex.com.tr``).  Only the
+#: registered domain is kept, so ``mail.google.com`` (or ``news.yahoo.com``) also counts
+#: as search.
 SEARCH_BRANDS = frozenset({"google", "yahoo", "yandex", "bing", "baidu"})
 
 #: Social networks, link shorteners of social networks, forums and messengers.
@@ -94,6 +95,7 @@ _MAX_LABEL_CHARS = 63
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 # Letters and digits of any script, '_', '-' and '.'; \w also admits digits like '٣'.
 _HOST_CHARS = re.compile(r"[\w.-]+")
+_MAYBE_IP = re.compile(r"[0-9.]{7,15}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%.*)?", re.DOTALL)
 _PORT = re.compile(r":[0-9]{0,5}\Z")
 # scheme "://" authority  (RFC 3986 scheme syntax)
 _AUTHORITY = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#\\]*)")
@@ -123,6 +125,8 @@ def _extractor():
 
 def _ip(host: str) -> str | None:
     """Canonical text of an IP literal (IPv6 may carry a zone), else None."""
+    if _MAYBE_IP.fullmatch(host) is None:  # cheap filter: ipaddress raises on every name
+        return None
     try:
         return ipaddress.ip_address(host).compressed
     except ValueError:
@@ -166,11 +170,16 @@ def registered_domain(host: str | None) -> str | None:
     if not isinstance(host, str):
         raise TypeError(f"host must be str or None, not {type(host).__name__}")
     h = _normalise_host(host)
-    if h is None or _ip(h) is not None:
+    return None if h is None else _registered(h)
+
+
+def _registered(h: str) -> str | None:
+    """Registered domain of a host already normalised by :func:`_normalise_host`."""
+    if _ip(h) is not None:
         return None
     try:
         domain = _extractor()(h).top_domain_under_public_suffix
-    except (ValueError, UnicodeError):  # defensive: tldextract on odd labels
+    except ValueError:  # defensive (includes UnicodeError): tldextract on odd labels
         return None
     return domain.lower() or None
 
@@ -196,7 +205,7 @@ def _split_url(url: str | None) -> tuple[str, str] | None:
     if hostport.count(":") > 1:
         return None
     name, sep, port = hostport.partition(":")
-    if sep and not port.isdigit() and port != "":
+    if sep and _PORT.fullmatch(sep + port) is None:
         return None
     host = _normalise_host(name)
     return (scheme, host) if host is not None else None
@@ -229,7 +238,7 @@ def referrer_domain(url: str | None) -> str | None:
         return None
     if scheme == "android-app":
         return host
-    return registered_domain(host)
+    return _registered(host)
 
 
 def _brand(domain: str) -> str:
@@ -246,6 +255,8 @@ def classify_referrer(domain: str | None, site_domains: Sequence[str]) -> str:
     """
     if domain is None:
         return "direct"
+    if isinstance(site_domains, str):  # one domain given bare, not as a sequence
+        site_domains = (site_domains,)
     d = domain.strip().lower().rstrip(".")
     if not d or d == "-":
         return "direct"
