@@ -210,6 +210,100 @@ def status(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> None:
         render_status(info, _console())
 
 
+# --------------------------------------------------------------------------- nightly
+
+def _run_nightly(cfg: Config, as_of: dt.date | None, *, sources: list[str] | None = None,
+                 config_file: Path | None = None, task_runner: str | None = None,
+                 dask_address: str | None = None, as_json: bool = False) -> None:
+    """Run the nightly flow (Prefect) and print its outcome; a failed run raises."""
+    from flows.launch import prepare_environment, run_nightly
+
+    from .ingest import IngestResult
+
+    home = prepare_environment(cfg.data_dir)
+    config_file = config_file or cfg.config_file
+    completed, result, message = run_nightly(
+        as_of=as_of, config_file=str(Path(config_file).absolute()) if config_file else None,
+        data_dir=str(cfg.data_dir), sources=sources,
+        task_runner=task_runner or cfg.task_runner, dask_address=dask_address or cfg.dask_address)
+    if isinstance(result, WeblogError):
+        raise result
+    if not isinstance(result, dict):
+        raise WeblogError(f"The nightly run failed: {message}")
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+    else:
+        files = result.get("ingest") or []
+        fields = set(IngestResult.__dataclass_fields__)
+        print_ingest_results([IngestResult(**{k: v for k, v in f.items() if k in fields})
+                              for f in files if f.get("status") != "failed"], False)
+        for f in files:
+            if f.get("status") == "failed":
+                click.echo(f"  failed: {Path(f['path']).name}: {f.get('error')}")
+        for step in ("aggregate", "purge", "verify"):
+            click.echo(f"{step.capitalize():<10} {(result.get(step) or {}).get('status', '?')}")
+        click.echo(f"Receipt: Prefect artifact 'weblog-nightly' (Prefect home: {home}).")
+    if not completed:
+        raise WeblogError(f"The nightly run failed: {message}")
+
+
+@cli.command()
+@as_of_option
+@click.option("--task-runner", type=click.Choice(["thread", "dask"]), default=None,
+              help="Run the per-file ingest tasks in threads or on Dask "
+                   "[default: setting prefect.task_runner].")
+@click.option("--dask-address", metavar="ADDR", default=None,
+              help="Scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 "
+                   "[default: setting prefect.dask_address; unset: a local cluster].")
+@json_option
+@click.pass_context
+def nightly(ctx: click.Context, as_of: dt.date | None, task_runner: str | None,
+            dask_address: str | None, as_json: bool) -> None:
+    """Run the nightly flow once: ingest new files of the [[sources]], aggregate the days
+    they touched, purge expired data, verify retention, publish the run's receipt.
+
+    The run is a Prefect flow run: with PREFECT_API_URL set it is recorded by that server
+    (and shown in its UI), otherwise by a temporary local server whose database lives in
+    PREFECT_HOME (default DATA_DIR/prefect). A second run waits for the first up to
+    prefect.lock_wait_seconds, then exits 3. Exit 1 when any step failed (e.g. verify).
+    """
+    cfg = get_config(ctx)
+    _run_nightly(cfg, as_of, task_runner=task_runner, dask_address=dask_address,
+                 as_json=as_json)
+
+
+@cli.command()
+@click.option("--check", "check_file", metavar="PREFECT_YAML", is_flag=False,
+              flag_value="prefect.yaml", default=None,
+              help="Only check the schedules in PREFECT_YAML (default ./prefect.yaml): valid "
+                   "cron, IANA time zones, the site time zone; exit 2 on a problem.")
+@click.pass_context
+def schedule(ctx: click.Context, check_file: str | None) -> None:
+    """Serve the deployments from this process: `nightly` every day at 02:30 in the site
+    time zone, and `purge-only` for manual runs (`prefect deployment run
+    purge-expired/purge-only`).
+
+    For sites without a work pool. Needs a running Prefect server (PREFECT_API_URL):
+    Prefect never runs schedules on its temporary server. Stop with Ctrl-C.
+    """
+    cfg = get_config(ctx)
+    if check_file is not None:
+        from flows.deployments import check_prefect_yaml
+
+        from .errors import ConfigError
+
+        problems = check_prefect_yaml(Path(check_file), cfg.timezone)
+        if problems:
+            raise ConfigError(" ".join(problems))
+        click.echo(f"{check_file}: schedules are valid and in the site time zone {cfg.timezone}.")
+        return
+    from flows.launch import prepare_environment, serve_deployments
+
+    prepare_environment(cfg.data_dir)
+    serve_deployments(config_file=str(cfg.config_file) if cfg.config_file else None,
+                      timezone=cfg.timezone)
+
+
 # --------------------------------------------------------------------------- demo
 
 @cli.command()
@@ -217,18 +311,23 @@ def status(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> None:
 @click.option("--days", default=14, show_default=True, help="Days of sample traffic.")
 @click.pass_context
 def demo(ctx: click.Context, as_of: dt.date | None, days: int) -> None:
-    """Generate realistic sample logs and a synthetic GeoIP database, ingest them, and
-    print what each tier holds and where to look next.
+    """Generate realistic sample logs and a synthetic GeoIP database, run the nightly flow
+    on them, and print what each tier holds and where to look next.
 
     Writes sample logs (Apache combined, +0900, rotated .gz files) to DATA_DIR/sample/ and
     SYNTHETIC GeoIP files for the documentation address ranges to DATA_DIR/geoip/.
     """
-    from .demo import run_demo
-    from .status import render_status
+    from . import retention
+    from .demo import prepare_demo_run, where_to_look
+    from .status import render_status, tier_status
 
     cfg = get_config(ctx)
-    info = run_demo(cfg, as_of=as_of, days=days, echo=click.echo)
-    render_status(info, _console())
+    as_of = retention.resolve_as_of(as_of, cfg.timezone)
+    run = prepare_demo_run(cfg, as_of, days, echo=click.echo)
+    _run_nightly(cfg, as_of, sources=run.sources, config_file=run.config_file)
+    render_status(tier_status(cfg, as_of), _console())
+    for line in where_to_look(cfg):
+        click.echo(line)
 
 
 # --------------------------------------------------------------------------- helpers

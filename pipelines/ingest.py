@@ -41,13 +41,13 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 
 from . import enrich, lines, raw, retention, warehouse
-from .config import Config
+from .config import Config, Source
 from .errors import IngestError, InputError, SourceReadError, WeblogError
 from .formats import PRESETS, RegexFormat, get_format
 from .geo import GeoLookup
@@ -670,6 +670,24 @@ def source_files(cfg: Config, format_name: str | None = None) -> list[tuple[str,
             continue
         jobs.extend((name, fmt, source.vhost) for name in names if name not in {j[0] for j in jobs})
     return jobs
+
+
+def select_sources(cfg: Config, patterns: Iterable[str] | None) -> Config:
+    """`cfg` with only the [[sources]] whose path is one of `patterns` (None: all of them);
+    a pattern no source has is read with the default format and no vhost."""
+    if patterns is None:
+        return cfg
+    by_path = {s.path: s for s in cfg.sources}
+    chosen = []
+    for pattern in patterns:
+        full = str(Path(pattern).expanduser().absolute())
+        chosen.append(by_path.get(full) or by_path.get(pattern) or Source(full))
+    return replace(cfg, sources=tuple(chosen))
+
+
+def plan_sources(cfg: Config, patterns: Iterable[str] | None = None) -> list[PlannedFile]:
+    """Plan an ingest of every file the [[sources]] (or `patterns`) match now."""
+    return plan_ingest(cfg, source_files(select_sources(cfg, patterns)))
 
 
 def ingest_sources(cfg: Config, *, as_of: dt.date | None = None, format_name: str | None = None,

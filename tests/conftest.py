@@ -23,3 +23,26 @@ def realworld() -> Path:
             pytest.fail(f"realworld material missing at {REALWORLD} (required under CI)")
         pytest.skip("../shared/realworld is absent")
     return REALWORLD
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    """Real flow runs against Prefect's test server, for the whole session (it takes ~10 s
+    to start). PREFECT_HOME is a temporary folder (results storage, profiles); the test
+    server keeps its SQLite database in a folder of its own, given as `database`. Flow
+    heartbeats are off: they cost about a second per flow run. Prefect is imported here,
+    lazily, so library tests never load it."""
+    from types import SimpleNamespace
+
+    from prefect.settings import (PREFECT_FLOWS_HEARTBEAT_FREQUENCY, PREFECT_HOME,
+                                  PREFECT_SERVER_ANALYTICS_ENABLED, get_current_settings,
+                                  temporary_settings)
+    from prefect.testing.utilities import prefect_test_harness
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with temporary_settings(updates={PREFECT_HOME: str(home),
+                                     PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                                     PREFECT_SERVER_ANALYTICS_ENABLED: False}):
+        with prefect_test_harness(server_startup_timeout=180):
+            url = get_current_settings().server.database.connection_url.get_secret_value()
+            yield SimpleNamespace(home=home, database=Path(url.split(":///", 1)[1]))
