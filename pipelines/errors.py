@@ -37,4 +37,5 @@ class IngestError(WeblogError):
 
 
 class SourceReadError(IngestError):
-    """A source file could not be read (I/O): the one ingest failure worth retrying."""
+    """A source file could not be read (a system I/O error): the one ingest failure worth
+    retrying. A corrupt or truncated file raises a plain IngestError."""

@@ -478,9 +478,10 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
         raise
     except (OSError, EOFError) as exc:
         _clear_stage(stage)
-        # the message names the file and the error class only: never line content
-        raise SourceReadError(f"Cannot read {planned.shown}: {type(exc).__name__}: "
-                              f"{_safe(exc)}.") from None
+        # the message names the file and the error class only: never line content; only
+        # a system error (errno set) may be transient, a corrupt file stays corrupt
+        error = SourceReadError if getattr(exc, "errno", None) is not None else IngestError
+        raise error(f"Cannot read {planned.shown}: {type(exc).__name__}: {_safe(exc)}.") from None
     except duckdb.Error as exc:
         _clear_stage(stage)
         raise IngestError(f"Ingest of {planned.shown} failed in the database at lines "
