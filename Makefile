@@ -52,4 +52,4 @@ bench: install
 	$(BIN)/python bench/ingest.py
 
 clean-data:
-	rm -rf data/raw data/warehouse.duckdb data/warehouse.duckdb.wal data/audit data/reports data/sample data/geoip
+	rm -rf data/raw data/warehouse.duckdb data/warehouse.duckdb.wal data/audit data/reports data/sample data/geoip data/prefect

@@ -37,14 +37,15 @@ def validate_timezone(name: str, where: str = "time zone") -> str:
     return name
 
 
-def runner_deployments(*, config_file: str | None, timezone: str) -> list[Any]:
+def runner_deployments(*, config_file: str | None, data_dir: str | None,
+                       timezone: str) -> list[Any]:
     """The deployments as Prefect RunnerDeployments, for serve()."""
     from prefect.schedules import Cron
 
     from flows.nightly import nightly
     from flows.purge_expired import purge_expired
 
-    params = {"config_file": config_file}
+    params = {"config_file": config_file, "data_dir": data_dir}
     tz = validate_timezone(timezone, "The site time zone")
     return [
         nightly.to_deployment("nightly", schedules=[Cron(NIGHTLY_CRON, timezone=tz)],

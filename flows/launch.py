@@ -99,7 +99,7 @@ def run_nightly(*, as_of: dt.date | None, config_file: str | None, data_dir: str
         return state.is_completed(), state.result(raise_on_failure=False), state.message
 
 
-def serve_deployments(*, config_file: str | None, timezone: str) -> None:
+def serve_deployments(*, config_file: str | None, data_dir: str | None, timezone: str) -> None:
     """Serve the deployments from this process until interrupted (needs a real server)."""
     from prefect import serve
     from prefect.settings import PREFECT_API_URL
@@ -111,4 +111,4 @@ def serve_deployments(*, config_file: str | None, timezone: str) -> None:
         raise ConfigError("weblog schedule needs a Prefect server (schedules never run on the "
                           "temporary one): start `prefect server start` and set "
                           "PREFECT_API_URL=http://127.0.0.1:4200/api.")
-    serve(*runner_deployments(config_file=config_file, timezone=timezone))
+    serve(*runner_deployments(config_file=config_file, data_dir=data_dir, timezone=timezone))

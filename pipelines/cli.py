@@ -300,8 +300,8 @@ def schedule(ctx: click.Context, check_file: str | None) -> None:
     from flows.launch import prepare_environment, serve_deployments
 
     prepare_environment(cfg.data_dir)
-    serve_deployments(config_file=str(cfg.config_file) if cfg.config_file else None,
-                      timezone=cfg.timezone)
+    serve_deployments(config_file=str(Path(cfg.config_file).absolute()) if cfg.config_file
+                      else None, data_dir=str(cfg.data_dir), timezone=cfg.timezone)
 
 
 # --------------------------------------------------------------------------- demo

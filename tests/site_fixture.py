@@ -40,7 +40,7 @@ def build_geoip(folder: Path) -> Path:
 def demo_logs(folder: Path, days: int = 5, per_day: int = 300, as_of: dt.date = AS_OF,
               duplicates: bool = False) -> list[Path]:
     """Rotated sample logs ending the day before `as_of`; with `duplicates`, also a
-    byte-identical copy and a decompressed copy of one .gz file (same mtime as theirs)."""
+    byte-identical copy and a decompressed copy of the oldest .gz file."""
     logs = generate_demo_logs(folder, end_day=as_of - dt.timedelta(days=1), days=days,
                               utc_offset="+0900", requests_per_day=per_day, seed=11)
     if duplicates:
@@ -49,8 +49,9 @@ def demo_logs(folder: Path, days: int = 5, per_day: int = 300, as_of: dt.date = 
         shutil.copy2(gz, same)
         plain = folder / gz.name.replace(".gz", ".plain")
         plain.write_bytes(gzip.decompress(gz.read_bytes()))
-        st = gz.stat()
-        os.utime(plain, (st.st_atime, st.st_mtime))
+        st = gz.stat()  # copies made a second later: they sort after their original
+        for copy in (same, plain):
+            os.utime(copy, (st.st_atime, st.st_mtime + 1))
         logs += [same, plain]
     return logs
 

@@ -186,3 +186,46 @@ def _drain_logs() -> None:
     from prefect.logging.handlers import APILogWorker
 
     APILogWorker.drain_all()
+
+
+@pytest.mark.slow
+def test_demo_through_the_cli_leaves_nothing_personal_in_prefect_home(tmp_path):
+    """`weblog demo` as `make demo` runs it: Prefect's home is DATA_DIR/prefect, it holds
+    the run and its artifact, and none of the sample's addresses, host names, agents,
+    URLs with queries or rejected lines (all read back from RAW)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import duckdb
+
+    repo = Path(__file__).resolve().parent.parent
+    shutil.copy(repo / "weblog.example.toml", tmp_path / "weblog.toml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    done = subprocess.run([str(Path(sys.executable).parent / "weblog"), "demo", "--days", "4",
+                           "--as-of", AS_OF.isoformat()], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Run receipt: Prefect artifact 'weblog-nightly'" in done.stdout
+    home = tmp_path / "data" / "prefect"
+    assert (home / "prefect.db").is_file() and home.stat().st_mode & 0o777 == 0o700
+    con = sqlite3.connect(home / "prefect.db")
+    try:
+        assert con.execute("SELECT count(*) FROM artifact WHERE key = 'weblog-nightly'"
+                           ).fetchall()[0][0] == 1
+        assert {s for (s,) in con.execute("SELECT state_type FROM flow_run")} == {"COMPLETED"}
+    finally:
+        con.close()
+
+    raw = (tmp_path / "data" / "raw").as_posix()
+    needles = [v for (v,) in duckdb.connect().execute(f"""
+        SELECT DISTINCT v FROM (
+            SELECT unnest([client, client_hostname, user_agent, url, referrer]) AS v
+            FROM read_parquet('{raw}/date=*/*.parquet', hive_partitioning = false)
+            UNION ALL SELECT line FROM read_parquet('{raw}/rejects/*/*.parquet',
+                                                    hive_partitioning = false))
+        WHERE v IS NOT NULL AND length(v) >= 7 AND v NOT IN ('-', '/')""").fetchall()
+               if "?" in v or not v.startswith("/")]  # bare paths are not personal
+    assert len(needles) > 300
+    assert find_needles(iter_texts(home), needles) == []
