@@ -9,15 +9,16 @@ import datetime as dt
 
 from prefect import flow, task
 
-from flows.common import NOT_AVAILABLE, PRIVATE, load, open_warehouse, optional, paths, plain
+from flows.common import (NOT_AVAILABLE, PRIVATE, load, open_warehouse, optional, paths, plain,
+                          private_errors)
 
 
 @task(**PRIVATE)
 def days_needing_stats(config_file: str | None, data_dir: str) -> list[dt.date]:
     """Days whose statistics are missing or older than their data."""
-    aggregate = optional("aggregate")
-    with open_warehouse(load(config_file, data_dir)) as con:
-        return sorted(aggregate.days_needing_stats(con))
+    cfg = load(config_file, data_dir)
+    with private_errors("Finding stale days"), open_warehouse(cfg) as con:
+        return sorted(optional("aggregate").days_needing_stats(con))
 
 
 @task(**PRIVATE)
@@ -25,7 +26,7 @@ def aggregate(config_file: str | None, data_dir: str, days: list[dt.date],
               as_of: dt.date | None) -> dict:
     """Recompute the statistics tables of `days` (RAW is read: nothing persisted)."""
     cfg = load(config_file, data_dir)
-    with open_warehouse(cfg) as con:
+    with private_errors("Aggregation"), open_warehouse(cfg) as con:
         return plain(optional("aggregate").aggregate_days(con, cfg, days, as_of=as_of))
 
 

@@ -25,8 +25,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from pipelines import raw, warehouse
-from pipelines.config import Config, find_config_file, load_config
-from pipelines.errors import SourceReadError, WeblogError
+from pipelines.config import TASK_RUNNERS, Config, find_config_file, load_config
+from pipelines.errors import ConfigError, SourceReadError, WeblogError
 from pipelines.lock import data_dir_lock
 from pipelines.nightly_report import NOT_AVAILABLE
 
@@ -35,7 +35,7 @@ PRIVATE = {"persist_result": False, "cache_policy": NO_CACHE}
 IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
 
 __all__ = ["NOT_AVAILABLE", "PRIVATE", "IO_RETRIES", "load", "paths", "open_warehouse",
-           "optional", "plain", "error_text", "retry_on_io", "task_runner"]
+           "optional", "plain", "error_text", "private_errors", "retry_on_io", "task_runner"]
 
 
 def paths(config_file: str | None, data_dir: str | None) -> dict[str, str | None]:
@@ -93,6 +93,21 @@ def error_text(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, WeblogError) else type(exc).__name__
 
 
+@contextlib.contextmanager
+def private_errors(step: str) -> Iterator[None]:
+    """Let our own errors through; reduce any other to its class. A database or parser
+    error raised while reading RAW data may quote a value (an address, an agent), and
+    Prefect stores exception messages (privacy invariant 1)."""
+    try:
+        yield
+    except WeblogError:
+        raise
+    except Exception as exc:
+        raise WeblogError(f"{step} failed ({type(exc).__name__}); details are withheld "
+                          f"from Prefect because they may quote log content: run the "
+                          f"step from the command line to see them.") from None
+
+
 def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
     """Retry a task only when it failed reading or writing files, not on a bad input."""
     try:
@@ -107,6 +122,8 @@ def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
 def task_runner(kind: str, workers: int, dask_address: str | None) -> TaskRunner:
     """Threads in this process, or Dask: an existing cluster at `dask_address`, else a
     local cluster of `workers` processes started for the run."""
+    if kind not in TASK_RUNNERS:
+        raise ConfigError(f"Unknown task runner {kind!r} (use one of {', '.join(TASK_RUNNERS)}).")
     if kind == "dask":
         from prefect_dask import DaskTaskRunner
 

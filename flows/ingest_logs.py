@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -45,8 +45,11 @@ def stage_file(config_file: str | None, data_dir: str, file_id: int, as_of: dt.d
 @task(**PRIVATE, task_run_name="commit {name}")
 def commit_file(config_file: str | None, data_dir: str, file_id: int, name: str) -> dict:
     """Commit one staged file: DETAIL rows and ledger row, then promote its RAW files."""
-    cfg = load(config_file, data_dir)
-    return ingest.commit_ingest(cfg, file_id).to_dict()
+    result = ingest.commit_ingest(load(config_file, data_dir), file_id)
+    get_run_logger().info("%s: %s, %d lines read = %d parsed + %d rejected", name,
+                          result.status, result.lines_read, result.lines_parsed,
+                          result.lines_rejected)
+    return result.to_dict()
 
 
 @flow(name="ingest-logs", persist_result=False, task_runner=ThreadPoolTaskRunner(max_workers=4))

@@ -19,7 +19,8 @@ from prefect.states import Failed, State
 
 from flows.aggregate_days import aggregate_days
 from flows import common
-from flows.common import IO_RETRIES, PRIVATE, error_text, load, open_warehouse, paths, plain
+from flows.common import (IO_RETRIES, PRIVATE, error_text, load, open_warehouse, paths, plain,
+                          private_errors)
 from flows.ingest_logs import ingest_logs
 from flows.purge_expired import purge_expired
 from flows.verify_retention import verify_retention
@@ -32,11 +33,12 @@ ARTIFACT_KEY = "weblog-nightly"
 @task(**PRIVATE)
 def headline(config_file: str | None, data_dir: str, day: dt.date) -> list[dict] | None:
     """The day's headline statistics (daily_traffic rows); None before that tier exists."""
-    with open_warehouse(load(config_file, data_dir)) as con:
+    cfg = load(config_file, data_dir)
+    with private_errors("Reading statistics"), open_warehouse(cfg) as con:
         return plain(nightly_report.headline_stats(con, day))
 
 
-@task(persist_result=False, **IO_RETRIES)
+@task(**PRIVATE, **IO_RETRIES)
 def publish(summary: dict) -> str:
     """Publish the run's receipt as the Markdown artifact 'weblog-nightly'."""
     markdown = nightly_report.render_markdown(summary)

@@ -10,14 +10,15 @@ import datetime as dt
 
 from prefect import flow, task
 
-from flows.common import NOT_AVAILABLE, PRIVATE, load, optional, paths, plain
+from flows.common import NOT_AVAILABLE, PRIVATE, load, optional, paths, plain, private_errors
 
 
 @task(**PRIVATE)
 def purge(config_file: str | None, data_dir: str, as_of: dt.date | None, dry_run: bool) -> dict:
     """Purge expired tiers; return the receipt (ledger entries, hashes, counts)."""
     cfg = load(config_file, data_dir)
-    return plain(optional("purge").purge_expired(cfg, as_of=as_of, dry_run=dry_run))
+    with private_errors("Purge"):
+        return plain(optional("purge").purge_expired(cfg, as_of=as_of, dry_run=dry_run))
 
 
 @flow(name="purge-expired", persist_result=False)

@@ -228,8 +228,9 @@ def _run_nightly(cfg: Config, as_of: dt.date | None, *, sources: list[str] | Non
         task_runner=task_runner or cfg.task_runner, dask_address=dask_address or cfg.dask_address)
     if isinstance(result, WeblogError):
         raise result
-    if not isinstance(result, dict):
-        raise WeblogError(f"The nightly run failed: {message}")
+    if not isinstance(result, dict):  # a crash: its message might quote log content
+        raise WeblogError(f"The nightly run failed ({type(result).__name__}); see the run's "
+                          "logs in Prefect.")
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
     else:

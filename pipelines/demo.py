@@ -94,8 +94,9 @@ def where_to_look(cfg: Config) -> list[str]:
     """Lines saying where the demo's results are (only what this build produced)."""
     tables = _tables(cfg.data_dir)
     stats = [t for t in tables if t.startswith(("daily_", "hourly_"))]
-    out = [f"Warehouse: {warehouse.warehouse_path(cfg.data_dir)} "
-           f"(DETAIL table `requests`{', ' + str(len(stats)) + ' statistics tables' if stats else ''})."]
+    tiers = f"DETAIL table `requests`, {len(stats)} statistics tables" if stats else \
+        "DETAIL table `requests`"
+    out = [f"Warehouse: {warehouse.warehouse_path(cfg.data_dir)} ({tiers})."]
     out.append("Statistics: `weblog stats` (tables " + ", ".join(stats) + ")." if stats else
                "Statistics: not available yet in this build (no daily_* tables).")
     reports = sorted(p for p in (Path(cfg.data_dir) / "reports").glob("*") if p.is_file())

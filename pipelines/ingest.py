@@ -265,7 +265,8 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *
 
     detail = raw.ensure_dir(stage / raw.DETAIL_STAGE) / f"{k}.parquet"
     select = DETAIL_SELECT.format(file_id=file_id, default_vhost=sql_str(default_vhost))
-    con.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} "
+                "(FORMAT parquet, COMPRESSION zstd)")
     for name in ("chunk_lines", "enr_clients", "enr_agents", "enr_referrers", "enr_texts"):
         con.unregister(name)
 
@@ -365,7 +366,8 @@ def _plan_one(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, shown: st
     return planned
 
 
-def plan_files(con: duckdb.DuckDBPyConnection, cfg: Config, jobs: Iterable[Job]) -> list[PlannedFile]:
+def plan_files(con: duckdb.DuckDBPyConnection, cfg: Config,
+               jobs: Iterable[Job]) -> list[PlannedFile]:
     """Plan a run in order (caller holds the data-dir lock): skip known bytes, reserve file ids.
 
     A file with the same bytes as an earlier file of the same run is skipped too, so the
@@ -491,7 +493,8 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
         _clear_stage(stage)
         # an unexpected error may quote the line it failed on: keep only its class
         raise IngestError(f"Ingest of {planned.shown} failed at lines {lines_at[0]}-"
-                          f"{lines_at[1]} ({type(exc).__name__}); nothing of it was kept.") from None
+                          f"{lines_at[1]} ({type(exc).__name__}); nothing of it "
+                          "was kept.") from None
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)

@@ -128,7 +128,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         out += _table(_RECONCILIATION, _file_rows(files))
         totals = [sum(int(f.get(k, 0) or 0) for f in files)
                   for k in ("lines_read", "lines_parsed", "lines_rejected", "lines_too_old")]
-        out += [f"| **total** | {len(files)} files | " + " | ".join(_num(t) for t in totals) + " | |"]
+        out.append(f"| **total** | {len(files)} files | "
+                   + " | ".join(_num(t) for t in totals) + " | |")
     else:
         out.append("_No new files._")
 

@@ -63,12 +63,13 @@ def snapshot(cfg: Config) -> dict:
     con = duckdb.connect(str(Path(cfg.data_dir) / "warehouse.duckdb"), read_only=True)
     try:
         out["requests"] = con.execute("SELECT * FROM requests ORDER BY ALL").fetchall()
-        out["ledger"] = con.execute(
-            "SELECT * EXCLUDE (ingested_at, device) FROM ingested_files ORDER BY file_id").fetchall()
+        out["ledger"] = con.execute("SELECT * EXCLUDE (ingested_at, device) FROM ingested_files "
+                                    "ORDER BY file_id").fetchall()
     finally:
         con.close()
     raw = Path(cfg.data_dir) / "raw"
-    files = sorted(p for p in raw.rglob("*.parquet") if not p.relative_to(raw).parts[0].startswith("."))
+    files = sorted(p for p in raw.rglob("*.parquet")
+                   if not p.relative_to(raw).parts[0].startswith("."))
     reader = duckdb.connect()
     out["raw_files"] = [str(p.relative_to(raw)) for p in files]
     out["raw_rows"] = {str(p.relative_to(raw)): reader.execute(

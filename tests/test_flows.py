@@ -71,7 +71,8 @@ def test_concurrent_ingest_equals_serial(prefect_harness, tmp_path, site_logs, g
 
     from flows.ingest_logs import ingest_logs
 
-    serial_cfg = load(write_config(tmp_path, site_logs, geoip, name="serial.toml", data_dir="serial"))
+    serial_cfg = load(write_config(tmp_path, site_logs, geoip, name="serial.toml",
+                                   data_dir="serial"))
     serial = ingest_sources(serial_cfg, as_of=AS_OF)
 
     config = write_config(tmp_path, site_logs, geoip, name="flow.toml", data_dir="flow")
@@ -108,7 +109,8 @@ def test_dask_ingest_equals_serial(prefect_harness, tmp_path, site_logs, geoip):
     from flows.common import task_runner
     from flows.ingest_logs import ingest_logs
 
-    serial_cfg = load(write_config(tmp_path, site_logs, geoip, name="serial.toml", data_dir="serial"))
+    serial_cfg = load(write_config(tmp_path, site_logs, geoip, name="serial.toml",
+                                   data_dir="serial"))
     ingest_sources(serial_cfg, as_of=AS_OF)
     config = write_config(tmp_path, site_logs, geoip, name="dask.toml", data_dir="dask")
     state = ingest_logs.with_options(task_runner=task_runner("dask", 2, None))(
@@ -240,3 +242,19 @@ def test_library_never_imports_prefect():
                           "print('prefect' in sys.modules)"], capture_output=True, text=True,
                          cwd=REPO, check=True).stdout.strip()
     assert out == "True"
+
+
+def test_step_errors_reach_prefect_without_their_message():
+    """A seam step (aggregate, purge, verify) that fails with a foreign error: Prefect only
+    gets its class, since a database error may quote the value it choked on."""
+    from flows.common import private_errors
+    from pipelines.errors import LockedError, WeblogError
+
+    with pytest.raises(WeblogError) as info:
+        with private_errors("Aggregation"):
+            raise duckdb.ConversionException("Could not convert string '203.0.113.5' to INT32")
+    assert "203.0.113.5" not in str(info.value) and "ConversionException" in str(info.value)
+    assert info.value.__suppress_context__
+    with pytest.raises(LockedError, match="holds"):  # our own errors pass unchanged
+        with private_errors("Aggregation"):
+            raise LockedError("Another weblog run holds the lock.")

@@ -36,7 +36,8 @@ def _ledger_ids(cfg) -> list[int]:
 
     con = duckdb.connect(str(cfg.data_dir / "warehouse.duckdb"), read_only=True)
     try:
-        return [i for (i,) in con.execute("SELECT file_id FROM ingested_files ORDER BY 1").fetchall()]
+        rows = con.execute("SELECT file_id FROM ingested_files ORDER BY 1").fetchall()
+        return [i for (i,) in rows]
     finally:
         con.close()
 

@@ -122,7 +122,8 @@ def test_nothing_personal_reaches_prefect(prefect_harness, site, monkeypatch):
     good = [str(site / "good" / "access.log")]
 
     # 1. a plain ingest, then a nightly run that picks up the other good file
-    assert ingest_logs(sources=good, as_of=AS_OF, config_file=config, return_state=True).is_completed()
+    first = ingest_logs(sources=good, as_of=AS_OF, config_file=config, return_state=True)
+    assert first.is_completed(), first.message
     state = nightly(sources=good + [str(site / "good" / "xff.log")], as_of=AS_OF,
                     config_file=config, return_state=True)
     assert state.is_completed(), state.message
