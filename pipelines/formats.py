@@ -109,12 +109,29 @@ class RegexFormat:
         out = []
         for k in range(0, len(head), 4):
             group = head[k:k + 4]
-            out.append((self._regex(group[-1][0], {i for i, _, _ in group}, None),
+            last = group[-1][0]
+            # a prefix pattern may stop after its last field only if every field up to there
+            # has one possible extent; otherwise (e.g. an unquoted %r, which may hold spaces)
+            # the prefix would pick the shortest split, so the pattern spans the whole line
+            upto = last if all(self._bounded(i) for i in range(last + 1)) else None
+            out.append((self._regex(upto, {i for i, _, _ in group}, None),
                         tuple(n for _, n, _ in group)))
         named = [(i, n) for i, n, _ in tail] + ([(literal, "__end")] if literal is not None else [])
         out.append((self._regex(None, {i for i, _, _ in tail}, literal),
                     tuple(n for _, n in sorted(named))))
         return tuple(out)
+
+    def _bounded(self, i: int) -> bool:
+        """True unless token i is a field that could also swallow the literal after it."""
+        tok = self.tokens[i]
+        if not isinstance(tok, Field):
+            return True
+        nxt = self.tokens[i + 1] if i + 1 < len(self.tokens) else None
+        if not isinstance(nxt, str):
+            return nxt is None
+        c = nxt[0]
+        probes = [c] + [x + c + x for x in ("a", "0", "-", "\\", ".")]
+        return not any(re.fullmatch(tok.regex, p) for p in probes)
 
     @cached_property
     def sentinel(self) -> str:
@@ -144,6 +161,13 @@ class RegexFormat:
         if last_ok == len(self.tokens) - 1:
             return f"{prefix}: unexpected text after the last field"
         tok = self.tokens[last_ok + 1]
+        if last_ok >= 0 and re.fullmatch(self._regex(last_ok, set(), None), body, re.DOTALL):
+            done = self.tokens[last_ok]
+            if isinstance(done, Field) and done.regex == QUOTED and isinstance(tok, str) \
+                    and tok.startswith('"'):
+                return f"{prefix}: field {_label(done)} has no closing quote"
+            after = f"field {_label(done)}" if isinstance(done, Field) else repr(done)
+            return f"{prefix}: line ends after {after} (fields missing)"
         if isinstance(tok, Field):
             return f"{prefix}: field {_label(tok)} is malformed"
         prev = self.tokens[last_ok] if last_ok >= 0 else None
