@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import enrich, lines, raw, retention, warehouse
+from . import anonymize, enrich, lines, raw, retention, warehouse
 from .config import Config
 from .errors import IngestError, InputError
 from .formats import RegexFormat, get_format
@@ -164,7 +164,8 @@ SELECT
     ts, day, hour,
     coalesce(mv.masked, p.vhost, {default_vhost}) AS vhost,
     c.client_net, c.ip_version, c.client_domain,
-    method, coalesce(mp.masked, p.path) AS path, protocol, status, bytes,
+    coalesce(mm.masked, p.method) AS method, coalesce(mp.masked, p.path) AS path,
+    coalesce(mr.masked, p.protocol) AS protocol, status, bytes,
     r.referrer_domain,
     a.browser, a.browser_major, a.os, a.device, coalesce(a.is_bot, false) AS is_bot, a.bot_name,
     c.country, c.city, c.asn, c.as_org,
@@ -176,6 +177,8 @@ LEFT JOIN enr_agents a ON a.user_agent IS NOT DISTINCT FROM p.user_agent
 LEFT JOIN enr_referrers r ON r.referrer_host = p.referrer_host
 LEFT JOIN enr_texts mp ON mp.original = p.path
 LEFT JOIN enr_texts mv ON mv.original = p.vhost
+LEFT JOIN enr_texts mm ON mm.original = p.method
+LEFT JOIN enr_texts mr ON mr.original = p.protocol
 WHERE p.reject IS NULL
 """
 
@@ -216,7 +219,10 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *
     con.register("enr_referrers", enrich.referrers_table(hosts, cfg.ipv4_prefix, cfg.ipv6_prefix))
     texts = _distinct(con, f"""
         SELECT v FROM (SELECT DISTINCT path AS v FROM parsed WHERE reject IS NULL
-                       UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL)
+                       UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL
+                       -- a junk request line can put anything in method and protocol
+                       UNION SELECT DISTINCT method FROM parsed WHERE reject IS NULL
+                       UNION SELECT DISTINCT protocol FROM parsed WHERE reject IS NULL)
         WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""")
     con.register("enr_texts", enrich.masked_texts_table(texts, cfg.ipv4_prefix, cfg.ipv6_prefix))
 
@@ -315,6 +321,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
     stage = raw.ensure_dir(raw.staging_dir(cfg.data_dir, file_id))
     totals = _Totals()
     stats = lines.ReadStats()
+    # the configured vhost goes to DETAIL and the ledger too: no address literal in it either
+    vhost = anonymize.mask_addresses(vhost, cfg.ipv4_prefix, cfg.ipv6_prefix) if vhost else None
     default_vhost = vhost or "default"
     try:
         with raw.private_umask(), open(path, "rb") as handle:
@@ -404,6 +412,7 @@ def _run_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], as_o
                         if spooled:
                             spooled.unlink(missing_ok=True)
                     results.append(result)
+                    _log_result(result)
                     if on_result:
                         on_result(result)
             finally:
@@ -412,6 +421,16 @@ def _run_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], as_o
         if geo is not None:
             geo.close()
     return results
+
+
+def _log_result(r: IngestResult) -> None:
+    """One progress line per file (names and counts only)."""
+    if r.status == "ingested":
+        log.info("%s: ingested %d lines (%d parsed, %d rejected, %d too old for RAW) in %.1f s",
+                 r.path, r.lines_read, r.lines_parsed, r.lines_rejected, r.lines_too_old,
+                 r.seconds)
+    else:
+        log.info("%s: %s (as %s)", r.path, r.status, r.duplicate_of)
 
 
 def ingest_paths(cfg: Config, patterns: Iterable[str], *, format_name: str | None = None,
@@ -437,6 +456,15 @@ def source_files(cfg: Config, format_name: str | None = None) -> list[tuple[str,
             continue
         jobs.extend((name, fmt, source.vhost) for name in names if name not in {j[0] for j in jobs})
     return jobs
+
+
+def ingest_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], *,
+                as_of: dt.date | None = None,
+                on_result: Callable[[IngestResult], None] | None = None,
+                progress_factory: Callable[[str, int], Callable[[int], None]] | None = None,
+                ) -> list[IngestResult]:
+    """Ingest (file, format, vhost) jobs, e.g. a selection of `source_files`."""
+    return _run_jobs(cfg, jobs, as_of, on_result, progress_factory)
 
 
 def ingest_sources(cfg: Config, *, as_of: dt.date | None = None, format_name: str | None = None,
