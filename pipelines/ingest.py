@@ -213,7 +213,7 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *
     clients = _distinct(con, "SELECT DISTINCT client FROM parsed WHERE reject IS NULL")
     con.register("enr_clients", enrich.clients_table(clients, geo, cfg.ipv4_prefix, cfg.ipv6_prefix))
     uas = _distinct(con, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
-    con.register("enr_agents", enrich.agents_table(uas))
+    con.register("enr_agents", enrich.agents_table(uas, cfg.ipv4_prefix, cfg.ipv6_prefix))
     hosts = _distinct(con, "SELECT DISTINCT referrer_host FROM parsed "
                            "WHERE reject IS NULL AND referrer_host IS NOT NULL")
     con.register("enr_referrers", enrich.referrers_table(hosts, cfg.ipv4_prefix, cfg.ipv6_prefix))
