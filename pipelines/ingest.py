@@ -4,12 +4,15 @@ For each file:
  1. recognise content already ingested: first by the file's bytes (cheap, no
     decompression), then by the decompressed content hash (a rotated and recompressed copy
     of an ingested log is the same content) -> "already ingested", nothing written;
- 2. read it in chunks of whole lines (pipelines.lines) and, per chunk, in DuckDB:
-    parse every line (pipelines.parse) into a temp table, enrich the distinct clients,
-    agents, referrer hosts and address-bearing texts (pipelines.enrich), then
+ 2. read it in chunks of whole lines (pipelines.lines) and, per chunk, in DuckDB on a
+    second connection: parse every line (pipelines.parse) into an Arrow table, enrich the
+    distinct clients, agents, referrer hosts and address-bearing texts (pipelines.enrich),
+    then
       - COPY parsed rows inside the RAW window to raw/.staging/F/date=D/   (full data)
       - COPY rejected lines with their reason to .staging/F/rejects/date=AS_OF/
-      - INSERT the anonymised rows into `requests`                         (DETAIL)
+      - append the anonymised rows to `requests` in the file's transaction  (DETAIL)
+    Memory is bounded by the chunk size: nothing per chunk is registered on the
+    transaction's connection, which would keep it alive until the commit.
  3. insert the ledger row in `ingested_files` and COMMIT the one transaction that holds
     every DETAIL row of the file; then promote the staged RAW files (pipelines.raw).
 A crash before the commit leaves only staging, which the next run discards; a crash after
@@ -158,8 +161,7 @@ RAW_COLUMNS = """
     {file_id}::INTEGER AS source_file_id, line_no
 """
 
-DETAIL_INSERT = """
-INSERT INTO requests BY NAME
+DETAIL_SELECT = """
 SELECT
     ts, day, hour,
     coalesce(mv.masked, p.vhost, {default_vhost}) AS vhost,
@@ -202,32 +204,41 @@ def _distinct(con: duckdb.DuckDBPyConnection, sql: str) -> list:
     return [v for (v,) in con.execute(sql).fetchall()]
 
 
-def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *, fmt: RegexFormat,
-                   cfg: Config, file_id: int, as_of: dt.date, window: dt.date,
-                   default_vhost: str, geo: GeoLookup | None, stage: Path,
-                   totals: _Totals) -> None:
-    con.register("chunk_lines", chunk.table)
-    con.execute("CREATE OR REPLACE TEMP TABLE parsed AS " + _staged_sql(fmt, cfg, as_of))
+def _detail_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [c for (c,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_name = 'requests' ORDER BY ordinal_position").fetchall()]
+
+
+def _process_chunk(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnection,
+                   chunk: lines.Chunk, k: int, *, fmt: RegexFormat, cfg: Config, file_id: int,
+                   as_of: dt.date, window: dt.date, default_vhost: str, geo: GeoLookup | None,
+                   stage: Path, totals: _Totals, detail_columns: list[str]) -> None:
+    """Parse, enrich and write one chunk. Everything but the DETAIL append runs on `work`, a
+    second connection outside the file's transaction: a table registered on the transaction's
+    connection would stay alive until its end (memory grew by ~200 MB per 64 MB chunk)."""
+    work.register("chunk_lines", chunk.table)
+    work.register("parsed", work.sql(_staged_sql(fmt, cfg, as_of)).to_arrow_table())
 
     # distinct values -> small enrichment tables
-    clients = _distinct(con, "SELECT DISTINCT client FROM parsed WHERE reject IS NULL")
-    con.register("enr_clients", enrich.clients_table(clients, geo, cfg.ipv4_prefix, cfg.ipv6_prefix))
-    uas = _distinct(con, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
-    con.register("enr_agents", enrich.agents_table(uas, cfg.ipv4_prefix, cfg.ipv6_prefix))
-    hosts = _distinct(con, "SELECT DISTINCT referrer_host FROM parsed "
+    clients = _distinct(work, "SELECT DISTINCT client FROM parsed WHERE reject IS NULL")
+    work.register("enr_clients", enrich.clients_table(clients, geo, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    uas = _distinct(work, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
+    work.register("enr_agents", enrich.agents_table(uas, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    hosts = _distinct(work, "SELECT DISTINCT referrer_host FROM parsed "
                            "WHERE reject IS NULL AND referrer_host IS NOT NULL")
-    con.register("enr_referrers", enrich.referrers_table(hosts, cfg.ipv4_prefix, cfg.ipv6_prefix))
-    texts = _distinct(con, f"""
+    work.register("enr_referrers", enrich.referrers_table(hosts, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    texts = _distinct(work, f"""
         SELECT v FROM (SELECT DISTINCT path AS v FROM parsed WHERE reject IS NULL
                        UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL
                        -- a junk request line can put anything in method and protocol
                        UNION SELECT DISTINCT method FROM parsed WHERE reject IS NULL
                        UNION SELECT DISTINCT protocol FROM parsed WHERE reject IS NULL)
         WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""")
-    con.register("enr_texts", enrich.masked_texts_table(texts, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    work.register("enr_texts", enrich.masked_texts_table(texts, cfg.ipv4_prefix, cfg.ipv6_prefix))
 
     # counts
-    (n, n_ok, n_old, n_bad, t0, t1, days) = con.execute(f"""
+    (n, n_ok, n_old, n_bad, t0, t1, days) = work.execute(f"""
         SELECT count(*), count(*) FILTER (WHERE reject IS NULL),
                count(*) FILTER (WHERE reject IS NULL AND day < DATE '{window}'),
                count(*) FILTER (WHERE reject IS NULL AND c.kind NOT IN ('ipv4', 'ipv6', 'hostname')),
@@ -247,7 +258,7 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *
 
     # RAW: rows inside the window, partitioned by day
     if n_ok - n_old > 0:
-        con.execute(f"""
+        work.execute(f"""
             COPY (SELECT {RAW_COLUMNS.format(file_id=file_id)}
                   FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
                   WHERE p.reject IS NULL AND p.day >= DATE '{window}')
@@ -257,11 +268,17 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *
 
     # rejects, with a precise reason for the first few that do not match the format
     if n - n_ok:
-        _write_rejects(con, fmt, file_id, k, as_of, stage, totals)
+        _write_rejects(work, fmt, file_id, k, as_of, stage, totals)
 
-    con.execute(DETAIL_INSERT.format(file_id=file_id, default_vhost=sql_str(default_vhost)))
-    for name in ("chunk_lines", "enr_clients", "enr_agents", "enr_referrers", "enr_texts"):
-        con.unregister(name)
+    detail = work.sql(
+        f"SELECT {', '.join(detail_columns)} FROM ("
+        f"{DETAIL_SELECT.format(file_id=file_id, default_vhost=sql_str(default_vhost))})"
+    ).to_arrow_table()
+    con.from_arrow(detail).insert_into("requests")  # a relation, not a registered view
+    del detail
+    for name in ("chunk_lines", "parsed", "enr_clients", "enr_agents", "enr_referrers",
+                 "enr_texts"):
+        work.unregister(name)
 
 
 def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: RegexFormat, file_id: int, k: int,
@@ -327,12 +344,14 @@ def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
     try:
         with raw.private_umask(), open(path, "rb") as handle:
             stream, stats.compression = lines.open_decompressed(handle)
+            work = warehouse.cursor(con)
+            columns = _detail_columns(con)
             con.execute("BEGIN TRANSACTION")
             try:
                 for k, chunk in enumerate(lines.iter_chunks(stream, stats)):
-                    _process_chunk(con, chunk, k, fmt=fmt, cfg=cfg, file_id=file_id, as_of=as_of,
-                                   window=window, default_vhost=default_vhost, geo=geo,
-                                   stage=stage, totals=totals)
+                    _process_chunk(con, work, chunk, k, fmt=fmt, cfg=cfg, file_id=file_id,
+                                   as_of=as_of, window=window, default_vhost=default_vhost,
+                                   geo=geo, stage=stage, totals=totals, detail_columns=columns)
                     if progress is not None:
                         progress(handle.tell())  # bytes of the file on disk read so far
                 earlier = _already(con, "content_sha256", stats.content_sha256)
@@ -353,6 +372,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                work.close()
     except (OSError, EOFError) as exc:
         raw.discard(cfg.data_dir, file_id)
         # the message names the file and the error class only: never line content
