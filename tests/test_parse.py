@@ -266,7 +266,8 @@ def _line(draw, fmt: RegexFormat) -> str:
 @st.composite
 def lines_for(draw, fmt: RegexFormat) -> list[str]:
     n = draw(st.integers(1, 8))
-    return [_line(draw, fmt) if draw(st.integers(0, 5)) else draw(_TEXT) + "\n" for _ in range(n)]
+    junk = st.one_of(_TEXT, st.text(st.characters(exclude_characters="\n\x00"), max_size=80))
+    return [_line(draw, fmt) if draw(st.integers(0, 5)) else draw(junk) + "\n" for _ in range(n)]
 
 
 ORACLE_FIELDS = ("client", "remote_user", "vhost", "referrer", "user_agent", "forwarded_for")
