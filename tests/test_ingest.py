@@ -538,3 +538,23 @@ def test_real_world_apache_log(tmp_path, realworld):
     assert query(cfg, "SELECT count(DISTINCT client_net) FROM requests")[0][0] < 1753
     assert query(cfg, "SELECT min(ts), max(ts) FROM requests")[0] == (
         dt.datetime(2015, 5, 17, 10, 5), dt.datetime(2015, 5, 20, 21, 5, 59))
+
+
+def test_unusable_client_fields_are_counted_and_kept_only_in_raw(tmp_path):
+    cfg = config(tmp_path)
+    log_file = write_log(tmp_path / "c.log", [
+        line("-", "14/Nov/2026:10:00:00 +0000", "/dash"),
+        line("bad_host!name", "14/Nov/2026:10:00:01 +0000", "/junk"),
+        line("unix:/run/php.sock", "14/Nov/2026:10:00:02 +0000", "/unix"),
+        line("192.0.2.7", "14/Nov/2026:10:00:03 +0000", "/ok"),
+    ])
+    (r,) = ingest_paths(cfg, [str(log_file)], as_of=AS_OF)
+    assert (r.lines_parsed, r.lines_bad_client) == (4, 3)
+    assert query(cfg, "SELECT lines_bad_client FROM ingested_files")[0][0] == 3
+    assert query(cfg, "SELECT path, client_net, ip_version, client_domain FROM requests "
+                      "ORDER BY line_no") == [
+        ("/dash", None, None, None), ("/junk", None, None, None), ("/unix", None, None, None),
+        ("/ok", "192.0.2.0/24", 4, None)]
+    assert [(x["client"], x["client_address"]) for x in raw_rows(cfg)] == [
+        (None, None), ("bad_host!name", None), ("unix:/run/php.sock", None),
+        ("192.0.2.7", "192.0.2.7")]
