@@ -81,7 +81,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     root.propagate = False
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="weblog", cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="PATH", envvar="WEBLOG_CONFIG",
               help="TOML config file [env WEBLOG_CONFIG; default ./weblog.toml if present].")
 @click.option("--data-dir", "data_dir", metavar="DIR", envvar="WEBLOG_DATA_DIR",
@@ -229,6 +229,9 @@ def demo(ctx: click.Context, as_of: dt.date | None, days: int) -> None:
     cfg = get_config(ctx)
     info = run_demo(cfg, as_of=as_of, days=days, echo=click.echo)
     render_status(info, _console())
+    click.echo(f"Next: `weblog status` shows this again; `weblog ingest PATH` adds your own logs; "
+               f"the DETAIL table `requests` is in {info['warehouse']} (open it read-only with "
+               "DuckDB); RAW Parquet files are under raw/ (owner-only).")
 
 
 # --------------------------------------------------------------------------- helpers

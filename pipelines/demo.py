@@ -41,8 +41,14 @@ def prepare_demo(cfg: Config, as_of: dt.date, days: int = 14) -> tuple[Config, l
 
 def run_demo(cfg: Config, *, as_of: dt.date | None = None, days: int = 14,
              echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Generate, ingest, and return the tier status."""
-    from .ingest import ingest_paths
+    """Generate, ingest, and return the tier status.
+
+    The sample files go through the config's [[sources]] that match them (so their format
+    and vhost apply, as in production); files no source matches are ingested directly
+    as combined logs.
+    """
+    from .formats import get_format
+    from .ingest import ingest_jobs, source_files
     from .status import tier_status
 
     as_of = retention.resolve_as_of(as_of, cfg.timezone)
@@ -53,7 +59,16 @@ def run_demo(cfg: Config, *, as_of: dt.date | None = None, days: int = 14,
     if cfg.timezone == "UTC":
         echo("Note: the site time zone is UTC; the example config (weblog.example.toml) "
              "uses Asia/Tokyo like the sample logs.")
-    results = ingest_paths(cfg, [str(p) for p in logs], as_of=as_of)
+    generated = {p.resolve() for p in logs}
+    # only the sample: a demo never ingests other files the sources happen to match
+    jobs = [job for job in source_files(cfg) if Path(job[0]).resolve() in generated]
+    covered = {Path(job[0]).resolve() for job in jobs}
+    missing = [p for p in logs if p.resolve() not in covered]
+    if cfg.sources and missing:
+        echo(f"Note: no [[sources]] entry matches {len(missing)} sample file(s) in "
+             f"{sample_dir(cfg.data_dir)}; ingesting them as combined logs without a vhost.")
+    jobs += [(str(p), get_format("combined"), None) for p in missing]
+    results = ingest_jobs(cfg, jobs, as_of=as_of)
     for r in results:
         echo(f"  {Path(r.path).name:<18} {r.status:<16} read {r.lines_read:>6,}  parsed "
              f"{r.lines_parsed:>6,}  rejected {r.lines_rejected:>3}  too old for RAW {r.lines_too_old:>6,}")

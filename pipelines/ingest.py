@@ -4,12 +4,15 @@ For each file:
  1. recognise content already ingested: first by the file's bytes (cheap, no
     decompression), then by the decompressed content hash (a rotated and recompressed copy
     of an ingested log is the same content) -> "already ingested", nothing written;
- 2. read it in chunks of whole lines (pipelines.lines) and, per chunk, in DuckDB:
-    parse every line (pipelines.parse) into a temp table, enrich the distinct clients,
-    agents, referrer hosts and address-bearing texts (pipelines.enrich), then
+ 2. read it in chunks of whole lines (pipelines.lines) and, per chunk, in DuckDB on a
+    second connection: parse every line (pipelines.parse) into an Arrow table, enrich the
+    distinct clients, agents, referrer hosts and address-bearing texts (pipelines.enrich),
+    then
       - COPY parsed rows inside the RAW window to raw/.staging/F/date=D/   (full data)
       - COPY rejected lines with their reason to .staging/F/rejects/date=AS_OF/
-      - INSERT the anonymised rows into `requests`                         (DETAIL)
+      - append the anonymised rows to `requests` in the file's transaction  (DETAIL)
+    Memory is bounded by the chunk size: nothing per chunk is registered on the
+    transaction's connection, which would keep it alive until the commit.
  3. insert the ledger row in `ingested_files` and COMMIT the one transaction that holds
     every DETAIL row of the file; then promote the staged RAW files (pipelines.raw).
 A crash before the commit leaves only staging, which the next run discards; a crash after
@@ -35,7 +38,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import enrich, lines, raw, retention, warehouse
+from . import anonymize, enrich, lines, raw, retention, warehouse
 from .config import Config
 from .errors import IngestError, InputError
 from .formats import RegexFormat, get_format
@@ -158,13 +161,13 @@ RAW_COLUMNS = """
     {file_id}::INTEGER AS source_file_id, line_no
 """
 
-DETAIL_INSERT = """
-INSERT INTO requests BY NAME
+DETAIL_SELECT = """
 SELECT
     ts, day, hour,
     coalesce(mv.masked, p.vhost, {default_vhost}) AS vhost,
     c.client_net, c.ip_version, c.client_domain,
-    method, coalesce(mp.masked, p.path) AS path, protocol, status, bytes,
+    coalesce(mm.masked, p.method) AS method, coalesce(mp.masked, p.path) AS path,
+    coalesce(mr.masked, p.protocol) AS protocol, status, bytes,
     r.referrer_domain,
     a.browser, a.browser_major, a.os, a.device, coalesce(a.is_bot, false) AS is_bot, a.bot_name,
     c.country, c.city, c.asn, c.as_org,
@@ -176,6 +179,8 @@ LEFT JOIN enr_agents a ON a.user_agent IS NOT DISTINCT FROM p.user_agent
 LEFT JOIN enr_referrers r ON r.referrer_host = p.referrer_host
 LEFT JOIN enr_texts mp ON mp.original = p.path
 LEFT JOIN enr_texts mv ON mv.original = p.vhost
+LEFT JOIN enr_texts mm ON mm.original = p.method
+LEFT JOIN enr_texts mr ON mr.original = p.protocol
 WHERE p.reject IS NULL
 """
 
@@ -199,29 +204,41 @@ def _distinct(con: duckdb.DuckDBPyConnection, sql: str) -> list:
     return [v for (v,) in con.execute(sql).fetchall()]
 
 
-def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *, fmt: RegexFormat,
-                   cfg: Config, file_id: int, as_of: dt.date, window: dt.date,
-                   default_vhost: str, geo: GeoLookup | None, stage: Path,
-                   totals: _Totals) -> None:
-    con.register("chunk_lines", chunk.table)
-    con.execute("CREATE OR REPLACE TEMP TABLE parsed AS " + _staged_sql(fmt, cfg, as_of))
+def _detail_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [c for (c,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_name = 'requests' ORDER BY ordinal_position").fetchall()]
+
+
+def _process_chunk(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnection,
+                   chunk: lines.Chunk, k: int, *, fmt: RegexFormat, cfg: Config, file_id: int,
+                   as_of: dt.date, window: dt.date, default_vhost: str, geo: GeoLookup | None,
+                   stage: Path, totals: _Totals, detail_columns: list[str]) -> None:
+    """Parse, enrich and write one chunk. Everything but the DETAIL append runs on `work`, a
+    second connection outside the file's transaction: a table registered on the transaction's
+    connection would stay alive until its end (memory grew by ~200 MB per 64 MB chunk)."""
+    work.register("chunk_lines", chunk.table)
+    work.register("parsed", work.sql(_staged_sql(fmt, cfg, as_of)).to_arrow_table())
 
     # distinct values -> small enrichment tables
-    clients = _distinct(con, "SELECT DISTINCT client FROM parsed WHERE reject IS NULL")
-    con.register("enr_clients", enrich.clients_table(clients, geo, cfg.ipv4_prefix, cfg.ipv6_prefix))
-    uas = _distinct(con, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
-    con.register("enr_agents", enrich.agents_table(uas))
-    hosts = _distinct(con, "SELECT DISTINCT referrer_host FROM parsed "
+    clients = _distinct(work, "SELECT DISTINCT client FROM parsed WHERE reject IS NULL")
+    work.register("enr_clients", enrich.clients_table(clients, geo, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    uas = _distinct(work, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
+    work.register("enr_agents", enrich.agents_table(uas, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    hosts = _distinct(work, "SELECT DISTINCT referrer_host FROM parsed "
                            "WHERE reject IS NULL AND referrer_host IS NOT NULL")
-    con.register("enr_referrers", enrich.referrers_table(hosts, cfg.ipv4_prefix, cfg.ipv6_prefix))
-    texts = _distinct(con, f"""
+    work.register("enr_referrers", enrich.referrers_table(hosts, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    texts = _distinct(work, f"""
         SELECT v FROM (SELECT DISTINCT path AS v FROM parsed WHERE reject IS NULL
-                       UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL)
+                       UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL
+                       -- a junk request line can put anything in method and protocol
+                       UNION SELECT DISTINCT method FROM parsed WHERE reject IS NULL
+                       UNION SELECT DISTINCT protocol FROM parsed WHERE reject IS NULL)
         WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""")
-    con.register("enr_texts", enrich.masked_texts_table(texts, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    work.register("enr_texts", enrich.masked_texts_table(texts, cfg.ipv4_prefix, cfg.ipv6_prefix))
 
     # counts
-    (n, n_ok, n_old, n_bad, t0, t1, days) = con.execute(f"""
+    (n, n_ok, n_old, n_bad, t0, t1, days) = work.execute(f"""
         SELECT count(*), count(*) FILTER (WHERE reject IS NULL),
                count(*) FILTER (WHERE reject IS NULL AND day < DATE '{window}'),
                count(*) FILTER (WHERE reject IS NULL AND c.kind NOT IN ('ipv4', 'ipv6', 'hostname')),
@@ -241,7 +258,7 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *
 
     # RAW: rows inside the window, partitioned by day
     if n_ok - n_old > 0:
-        con.execute(f"""
+        work.execute(f"""
             COPY (SELECT {RAW_COLUMNS.format(file_id=file_id)}
                   FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
                   WHERE p.reject IS NULL AND p.day >= DATE '{window}')
@@ -251,11 +268,17 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *
 
     # rejects, with a precise reason for the first few that do not match the format
     if n - n_ok:
-        _write_rejects(con, fmt, file_id, k, as_of, stage, totals)
+        _write_rejects(work, fmt, file_id, k, as_of, stage, totals)
 
-    con.execute(DETAIL_INSERT.format(file_id=file_id, default_vhost=sql_str(default_vhost)))
-    for name in ("chunk_lines", "enr_clients", "enr_agents", "enr_referrers", "enr_texts"):
-        con.unregister(name)
+    detail = work.sql(
+        f"SELECT {', '.join(detail_columns)} FROM ("
+        f"{DETAIL_SELECT.format(file_id=file_id, default_vhost=sql_str(default_vhost))})"
+    ).to_arrow_table()
+    con.from_arrow(detail).insert_into("requests")  # a relation, not a registered view
+    del detail
+    for name in ("chunk_lines", "parsed", "enr_clients", "enr_agents", "enr_referrers",
+                 "enr_texts"):
+        work.unregister(name)
 
 
 def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: RegexFormat, file_id: int, k: int,
@@ -315,16 +338,20 @@ def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
     stage = raw.ensure_dir(raw.staging_dir(cfg.data_dir, file_id))
     totals = _Totals()
     stats = lines.ReadStats()
+    # the configured vhost goes to DETAIL and the ledger too: no address literal in it either
+    vhost = anonymize.mask_addresses(vhost, cfg.ipv4_prefix, cfg.ipv6_prefix) if vhost else None
     default_vhost = vhost or "default"
     try:
         with raw.private_umask(), open(path, "rb") as handle:
             stream, stats.compression = lines.open_decompressed(handle)
+            work = warehouse.cursor(con)
+            columns = _detail_columns(con)
             con.execute("BEGIN TRANSACTION")
             try:
                 for k, chunk in enumerate(lines.iter_chunks(stream, stats)):
-                    _process_chunk(con, chunk, k, fmt=fmt, cfg=cfg, file_id=file_id, as_of=as_of,
-                                   window=window, default_vhost=default_vhost, geo=geo,
-                                   stage=stage, totals=totals)
+                    _process_chunk(con, work, chunk, k, fmt=fmt, cfg=cfg, file_id=file_id,
+                                   as_of=as_of, window=window, default_vhost=default_vhost,
+                                   geo=geo, stage=stage, totals=totals, detail_columns=columns)
                     if progress is not None:
                         progress(handle.tell())  # bytes of the file on disk read so far
                 earlier = _already(con, "content_sha256", stats.content_sha256)
@@ -345,6 +372,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                work.close()
     except (OSError, EOFError) as exc:
         raw.discard(cfg.data_dir, file_id)
         # the message names the file and the error class only: never line content
@@ -404,6 +433,7 @@ def _run_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], as_o
                         if spooled:
                             spooled.unlink(missing_ok=True)
                     results.append(result)
+                    _log_result(result)
                     if on_result:
                         on_result(result)
             finally:
@@ -412,6 +442,16 @@ def _run_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], as_o
         if geo is not None:
             geo.close()
     return results
+
+
+def _log_result(r: IngestResult) -> None:
+    """One progress line per file (names and counts only)."""
+    if r.status == "ingested":
+        log.info("%s: ingested %d lines (%d parsed, %d rejected, %d too old for RAW) in %.1f s",
+                 r.path, r.lines_read, r.lines_parsed, r.lines_rejected, r.lines_too_old,
+                 r.seconds)
+    else:
+        log.info("%s: %s (as %s)", r.path, r.status, r.duplicate_of)
 
 
 def ingest_paths(cfg: Config, patterns: Iterable[str], *, format_name: str | None = None,
@@ -437,6 +477,15 @@ def source_files(cfg: Config, format_name: str | None = None) -> list[tuple[str,
             continue
         jobs.extend((name, fmt, source.vhost) for name in names if name not in {j[0] for j in jobs})
     return jobs
+
+
+def ingest_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], *,
+                as_of: dt.date | None = None,
+                on_result: Callable[[IngestResult], None] | None = None,
+                progress_factory: Callable[[str, int], Callable[[int], None]] | None = None,
+                ) -> list[IngestResult]:
+    """Ingest (file, format, vhost) jobs, e.g. a selection of `source_files`."""
+    return _run_jobs(cfg, jobs, as_of, on_result, progress_factory)
 
 
 def ingest_sources(cfg: Config, *, as_of: dt.date | None = None, format_name: str | None = None,

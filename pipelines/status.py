@@ -107,6 +107,8 @@ def render_status(info: dict[str, Any], console: Any) -> None:
         table.add_row("DETAIL", "truncated networks, paths, families", f"{d['rows']:,}", days,
                       "warehouse.duckdb: requests")
     console.print(table)
+    if not info.get("warehouse"):
+        console.print("No warehouse yet: run `weblog ingest PATH` or `weblog demo`.")
     led = info.get("ingest_ledger")
     if led:
         console.print(f"Ingest ledger: {led['files']} file(s), {led['lines_read']:,} lines read = "
