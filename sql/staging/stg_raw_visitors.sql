@@ -1,0 +1,38 @@
+-- Grain: one row per RAW request line of the day being aggregated (the view `raw_batch`
+-- that pipelines.aggregate opens over DATA_DIR/raw/date=D/*.parquet, that day only).
+-- Numbers visitors the way GoAccess counts them: lines with the same client (the full
+-- address; else the client host name; else the client field as logged) and the same user
+-- agent string get the same visitor_id. Only (source_file_id, line_no, visitor_id) leave
+-- this model: no address, host name or user agent is copied into the warehouse.
+with
+
+raw_lines as (
+    select
+        source_file_id,
+        line_no,
+        client_address,
+        client_hostname,
+        client,
+        user_agent
+    from raw_batch
+),
+
+keyed as (
+    select
+        source_file_id,
+        line_no,
+        coalesce(client_address, client_hostname, client) as client_key,
+        user_agent
+    from raw_lines
+),
+
+final as (
+    select
+        source_file_id,
+        line_no,
+        -- equal (client_key, user_agent) pairs, NULLs included, are peers: one number
+        cast(dense_rank() over (order by client_key, user_agent) as ubigint) as visitor_id
+    from keyed
+)
+
+select * from final
