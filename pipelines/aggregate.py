@@ -33,7 +33,7 @@ import pyarrow as pa
 from . import raw, warehouse
 from .config import Config
 from .domains import classify_referrer
-from .errors import WeblogError
+from .errors import InputError, WeblogError
 from .lock import data_dir_lock
 from .parse import sql_str
 
@@ -273,7 +273,7 @@ def run_aggregate(cfg: Config, *, start: dt.date | None = None, end: dt.date | N
     """`weblog aggregate`: under the data-dir lock, recompute the days needing statistics,
     or every DETAIL day in [start, end] when a bound is given."""
     if start and end and start > end:
-        raise WeblogError(f"--from {start} is after --to {end}.")
+        raise InputError(f"--from {start} is after --to {end}.")
     with data_dir_lock(cfg.data_dir, what="aggregate"):
         raw.prepare(cfg.data_dir)
         con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
