@@ -26,13 +26,25 @@ keyed as (
     from raw_lines
 ),
 
+visitors as (
+    -- one number per distinct (client_key, user_agent) pair, NULLs included; which
+    -- number a visitor gets does not matter, only that equal pairs share it
+    select
+        client_key,
+        user_agent,
+        row_number() over () as visitor_id
+    from (select distinct client_key, user_agent from keyed)
+),
+
 final as (
     select
-        source_file_id,
-        line_no,
-        -- equal (client_key, user_agent) pairs, NULLs included, are peers: one number
-        cast(dense_rank() over (order by client_key, user_agent) as ubigint) as visitor_id
-    from keyed
+        k.source_file_id,
+        k.line_no,
+        cast(v.visitor_id as ubigint) as visitor_id
+    from keyed as k
+    inner join visitors as v
+        on v.client_key is not distinct from k.client_key
+        and v.user_agent is not distinct from k.user_agent
 )
 
 select * from final
