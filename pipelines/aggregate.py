@@ -252,10 +252,17 @@ def aggregate_days(con: duckdb.DuckDBPyConnection, cfg: Config,
         if n == 0:
             result.skipped[day.isoformat()] = "no DETAIL rows (statistics kept as they are)"
             continue
-        if explicit and _would_lose_exactness(con, cfg, day, n):
-            result.skipped[day.isoformat()] = "current exact statistics kept (RAW no longer complete)"
-            continue
-        _aggregate_day(con, cfg, day, n, result)
+        try:
+            if explicit and _would_lose_exactness(con, cfg, day, n):
+                result.skipped[day.isoformat()] = ("current exact statistics kept "
+                                                   "(RAW no longer complete)")
+                continue
+            _aggregate_day(con, cfg, day, n, result)
+        except duckdb.Error as exc:
+            # the database's message may quote a value from RAW (an address): name the
+            # day and the error class only; the transaction left the day as it was
+            raise WeblogError(f"Statistics for {day} failed in the database "
+                              f"({type(exc).__name__}); that day was left as it was.") from None
     result.seconds = time.perf_counter() - started
     return result
 

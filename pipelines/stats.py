@@ -50,6 +50,9 @@ def resolve_range(con: duckdb.DuckDBPyConnection, day: dt.date | None, start: dt
                   end: dt.date | None) -> tuple[dt.date, dt.date]:
     """--day, or --from/--to (an open end takes the first/last day with statistics),
     or by default the latest day with statistics."""
+    if not con.execute("select 1 from information_schema.tables "
+                       "where table_schema = 'main' and table_name = 'daily_traffic'").fetchall():
+        raise InputError("No statistics yet: run `weblog aggregate` first.")
     if day is not None:
         return day, day
     first, last = con.execute("select min(day), max(day) from daily_traffic").fetchall()[0]

@@ -409,3 +409,22 @@ def test_cli_aggregate(stats_copy, tmp_path):
     backwards = runner.invoke(cli, ["--config", config, "aggregate", "--from", D3.isoformat(),
                                     "--to", D1.isoformat()], catch_exceptions=False)
     assert backwards.exit_code == 2 and "after" in backwards.output
+
+
+def test_a_failing_day_is_left_as_it_was(stats_copy):
+    from pipelines.errors import WeblogError
+
+    cfg, _ = stats_copy
+    before = _contents(cfg)
+    files = aggregate.raw_files(cfg.data_dir, D3)
+    files[0].write_bytes(b"192.0.2.1 is not parquet")  # RAW damaged on disk
+    con = _open(cfg, read_only=False)
+    try:
+        with pytest.raises(WeblogError) as info:
+            aggregate_days(con, cfg, [D2, D3])
+    finally:
+        con.close()
+    assert str(info.value) == ("Statistics for 2026-03-03 failed in the database "
+                               "(InvalidInputException); that day was left as it was.")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert _contents(cfg) == before

@@ -143,3 +143,19 @@ def test_bad_arguments(stats_warehouse, tmp_path):
     warehouse.connect(empty.data_dir).close()
     none_yet = run(empty)
     assert none_yet.exit_code == 2 and "weblog aggregate" in none_yet.output
+
+
+def test_warehouse_from_before_statistics(tmp_path):
+    cfg = sf.fixture_config(tmp_path, {})
+    con = warehouse.connect(cfg.data_dir)
+    con.execute("drop table daily_traffic")  # as if created before the statistics tier
+    con.close()
+    result = run(cfg)
+    assert result.exit_code == 2 and "weblog aggregate" in result.output
+
+
+def test_day_without_statistics_prints_zeros(stats_warehouse):
+    cfg, _ = stats_warehouse
+    s = json.loads(run(cfg, "--day", "2026-02-01", "--json").output)
+    assert s["totals"]["hits"] == 0 and s["pages"] == [] and s["totals"]["visitors_exact"] is None
+    assert run(cfg, "--day", "2026-02-01").exit_code == 0
