@@ -51,6 +51,7 @@ log = logging.getLogger("weblog.ingest")
 DIAGNOSE_PER_CHUNK = 200  # detailed reject reasons computed in Python per chunk
 STDIN = "<stdin>"
 REFERRER_HOST_RE = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)"
+REFERRER_PATH_RE = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(/[^?#]*)?"
 ADDRESS_HINT_RE = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:"
 
 
@@ -148,7 +149,12 @@ FROM (
     SELECT *,
         timezone({tz}, CAST(ts AS TIMESTAMPTZ)) AS local_ts,
         CASE WHEN url IS NOT NULL THEN {_path_expr(cfg.query_keep)} END AS path,
-        nullif(lower(regexp_extract(referrer, {sql_str(REFERRER_HOST_RE)}, 1)), '') AS referrer_host
+        nullif(lower(regexp_extract(referrer, {sql_str(REFERRER_HOST_RE)}, 1)), '') AS referrer_host,
+        -- path of the referrer URL, query and fragment dropped; DETAIL keeps it for
+        -- internal referrers only (see _internal_referrer)
+        CASE WHEN regexp_matches(referrer, {sql_str(REFERRER_PATH_RE)})
+             THEN coalesce(nullif(regexp_extract(referrer, {sql_str(REFERRER_PATH_RE)}, 1), ''), '/')
+        END AS referrer_path
     FROM ({parse_sql(fmt, "chunk_lines", cfg.timezone)})
 )
 """
@@ -167,12 +173,13 @@ SELECT
     coalesce(mv.masked, p.vhost, {default_vhost}) AS vhost,
     c.client_net, c.ip_version, c.client_domain,
     coalesce(mm.masked, p.method) AS method, coalesce(mp.masked, p.path) AS path,
-    coalesce(mr.masked, p.protocol) AS protocol, status, bytes,
+    coalesce(mq.masked, p.protocol) AS protocol, status, bytes,
     r.referrer_domain,
     a.browser, a.browser_major, a.os, a.device, coalesce(a.is_bot, false) AS is_bot, a.bot_name,
     c.country, c.city, c.asn, c.as_org,
     time_served_ms,
-    {file_id}::INTEGER AS source_file_id, line_no
+    {file_id}::INTEGER AS source_file_id, line_no,
+    CASE WHEN {internal} THEN coalesce(mr.masked, p.referrer_path) END AS referrer_path
 FROM parsed p
 LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
 LEFT JOIN enr_agents a ON a.user_agent IS NOT DISTINCT FROM p.user_agent
@@ -180,9 +187,22 @@ LEFT JOIN enr_referrers r ON r.referrer_host = p.referrer_host
 LEFT JOIN enr_texts mp ON mp.original = p.path
 LEFT JOIN enr_texts mv ON mv.original = p.vhost
 LEFT JOIN enr_texts mm ON mm.original = p.method
-LEFT JOIN enr_texts mr ON mr.original = p.protocol
+LEFT JOIN enr_texts mq ON mq.original = p.protocol
+LEFT JOIN enr_texts mr ON mr.original = p.referrer_path
 WHERE p.reject IS NULL
 """
+
+
+def _internal_referrer(site_domains: tuple[str, ...], vhost_expr: str) -> str:
+    """SQL: the referrer's registered domain is the site's (stats.site_domains, or a domain
+    of which the request's vhost is a sub-domain). Same rule as pipelines.aggregate."""
+    dom = "r.referrer_domain"
+    tests = [f"lower({vhost_expr}) = {dom}", f"ends_with(lower({vhost_expr}), '.' || {dom})"]
+    for site in site_domains:
+        s = site.strip().lower().rstrip(".")
+        if s:
+            tests += [f"{dom} = {sql_str(s)}", f"ends_with({dom}, {sql_str('.' + s)})"]
+    return f"({dom} IS NOT NULL AND ({' OR '.join(tests)}))"
 
 
 # --------------------------------------------------------------------------- one chunk
@@ -231,6 +251,7 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnecti
     texts = _distinct(work, f"""
         SELECT v FROM (SELECT DISTINCT path AS v FROM parsed WHERE reject IS NULL
                        UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL
+                       UNION SELECT DISTINCT referrer_path FROM parsed WHERE reject IS NULL
                        -- a junk request line can put anything in method and protocol
                        UNION SELECT DISTINCT method FROM parsed WHERE reject IS NULL
                        UNION SELECT DISTINCT protocol FROM parsed WHERE reject IS NULL)
@@ -270,9 +291,12 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnecti
     if n - n_ok:
         _write_rejects(work, fmt, file_id, k, as_of, stage, totals)
 
+    vhost_expr = f"coalesce(mv.masked, p.vhost, {sql_str(default_vhost)})"
     detail = work.sql(
         f"SELECT {', '.join(detail_columns)} FROM ("
-        f"{DETAIL_SELECT.format(file_id=file_id, default_vhost=sql_str(default_vhost))})"
+        + DETAIL_SELECT.format(file_id=file_id, default_vhost=sql_str(default_vhost),
+                               internal=_internal_referrer(cfg.site_domains, vhost_expr))
+        + ")"
     ).to_arrow_table()
     con.from_arrow(detail).insert_into("requests")  # a relation, not a registered view
     del detail

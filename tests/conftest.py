@@ -23,3 +23,27 @@ def realworld() -> Path:
             pytest.fail(f"realworld material missing at {REALWORLD} (required under CI)")
         pytest.skip("../shared/realworld is absent")
     return REALWORLD
+
+
+# --------------------------------------------------------------------------- statistics
+
+@pytest.fixture(scope="session")
+def stats_warehouse(tmp_path_factory):
+    """(config, log lines) of the aggregated statistics fixture (tests/stats_fixture.py).
+    Shared: read it only; take `stats_copy` to change anything."""
+    from stats_fixture import build_warehouse
+
+    return build_warehouse(tmp_path_factory.mktemp("stats"))
+
+
+@pytest.fixture
+def stats_copy(stats_warehouse, tmp_path):
+    """A private copy of the statistics fixture's data directory: (config, log lines)."""
+    import dataclasses
+    import shutil
+
+    cfg, lines = stats_warehouse
+    data = tmp_path / "data"
+    shutil.copytree(cfg.data_dir, data, symlinks=True,
+                    ignore=shutil.ignore_patterns(".weblog.lock"))
+    return dataclasses.replace(cfg, data_dir=data), lines
