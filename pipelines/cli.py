@@ -81,7 +81,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     root.propagate = False
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="weblog", cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="PATH", envvar="WEBLOG_CONFIG",
               help="TOML config file [env WEBLOG_CONFIG; default ./weblog.toml if present].")
 @click.option("--data-dir", "data_dir", metavar="DIR", envvar="WEBLOG_DATA_DIR",
@@ -212,10 +212,20 @@ def status(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> None:
 
 # --------------------------------------------------------------------------- nightly
 
+def _step_line(name: str, step: dict | None) -> str:
+    step = step or {}
+    status = step.get("status", "?")
+    if name == "aggregate" and step.get("days"):
+        status += f" ({len(step['days'])} day(s))"
+    return f"{name.capitalize():<10} {status}"
+
+
 def _run_nightly(cfg: Config, as_of: dt.date | None, *, sources: list[str] | None = None,
                  config_file: Path | None = None, task_runner: str | None = None,
-                 dask_address: str | None = None, as_json: bool = False) -> None:
-    """Run the nightly flow (Prefect) and print its outcome; a failed run raises."""
+                 dask_address: str | None = None, show_files: str = "table",
+                 as_json: bool = False) -> dict:
+    """Run the nightly flow (Prefect), print its outcome and return its summary; a failed
+    run raises after printing. `show_files`: "table" or "lines" (one line per file)."""
     from flows.launch import prepare_environment, run_nightly
 
     from .ingest import IngestResult
@@ -231,21 +241,29 @@ def _run_nightly(cfg: Config, as_of: dt.date | None, *, sources: list[str] | Non
     if not isinstance(result, dict):  # a crash: its message might quote log content
         raise WeblogError(f"The nightly run failed ({type(result).__name__}); see the run's "
                           "logs in Prefect.")
+    files = result.get("ingest") or []
+    fields = set(IngestResult.__dataclass_fields__)
+    done = [IngestResult(**{k: v for k, v in f.items() if k in fields})
+            for f in files if f.get("status") != "failed"]
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
+    elif show_files == "lines":
+        for r in done:
+            click.echo(f"  {Path(r.path).name:<18} {r.status:<16} read {r.lines_read:>6,}  parsed "
+                       f"{r.lines_parsed:>6,}  rejected {r.lines_rejected:>3}  too old for RAW "
+                       f"{r.lines_too_old:>6,}")
     else:
-        files = result.get("ingest") or []
-        fields = set(IngestResult.__dataclass_fields__)
-        print_ingest_results([IngestResult(**{k: v for k, v in f.items() if k in fields})
-                              for f in files if f.get("status") != "failed"], False)
+        print_ingest_results(done, False)
+    if not as_json:
         for f in files:
             if f.get("status") == "failed":
                 click.echo(f"  failed: {Path(f['path']).name}: {f.get('error')}")
         for step in ("aggregate", "purge", "verify"):
-            click.echo(f"{step.capitalize():<10} {(result.get(step) or {}).get('status', '?')}")
+            click.echo(_step_line(step, result.get(step)))
         click.echo(f"Receipt: Prefect artifact 'weblog-nightly' (Prefect home: {home}).")
     if not completed:
         raise WeblogError(f"The nightly run failed: {message}")
+    return result
 
 
 @cli.command()
@@ -305,6 +323,114 @@ def schedule(ctx: click.Context, check_file: str | None) -> None:
                       else None, data_dir=str(cfg.data_dir), timezone=cfg.timezone)
 
 
+# --------------------------------------------------------------------------- statistics
+
+def _date_option(name: str, dest: str, help_text: str):
+    return click.option(name, dest, metavar="YYYY-MM-DD", callback=_date, help=help_text)
+
+
+@cli.command()
+@_date_option("--from", "start", "First day to recompute (site-local date).")
+@_date_option("--to", "end", "Last day to recompute (site-local date).")
+@_date_option("--as-of", "as_of", "Leave days after this one for later; default: no limit.")
+@json_option
+@click.pass_context
+def aggregate(ctx: click.Context, start: dt.date | None, end: dt.date | None,
+              as_of: dt.date | None, as_json: bool) -> None:
+    """Compute the daily statistics tables from DETAIL (and RAW while it exists).
+
+    Without --from/--to: every day that has no statistics yet or received new data since
+    they were computed. With --from/--to: every day in that range that still has DETAIL
+    rows. Each day is recomputed as a whole in one transaction; visitors are exact while
+    the day's RAW partition exists, approximate after it was purged.
+    """
+    from .aggregate import run_aggregate
+
+    cfg = get_config(ctx)
+    result = run_aggregate(cfg, start=start, end=end, as_of=as_of)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    if not result.days:
+        click.echo("No day needed statistics." if not result.skipped else "No day recomputed.")
+    else:
+        exact = sum(result.visitors_exact.values())
+        span = result.days[0] if len(result.days) == 1 else f"{result.days[0]} .. {result.days[-1]}"
+        click.echo(f"Statistics computed for {len(result.days)} day(s), {span}, in "
+                   f"{result.seconds:.1f} s: visitors exact for {exact}, approximate for "
+                   f"{len(result.days) - exact} (RAW no longer complete).")
+        click.echo("Rows written: " + ", ".join(f"{t} {n:,}" for t, n in result.rows.items()))
+    for day, reason in result.skipped.items():
+        click.echo(f"Skipped {day}: {reason}.")
+
+
+@cli.command()
+@_date_option("--day", "day", "One day (site-local date); default: the latest with statistics.")
+@_date_option("--from", "start", "First day of a range.")
+@_date_option("--to", "end", "Last day of a range.")
+@click.option("--vhost", metavar="NAME", help="Only this virtual host; default: all, summed.")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 10_000),
+              help="Rows per breakdown.")
+@json_option
+@click.pass_context
+def stats(ctx: click.Context, day: dt.date | None, start: dt.date | None, end: dt.date | None,
+          vhost: str | None, top: int, as_json: bool) -> None:
+    """Show the statistics of a day or a range: headline numbers, top pages, 404s with the
+    pages linking to them, referrers, countries, browsers.
+
+    Over several days visitors are visitor-days (daily unique visitors added up).
+    Reads the statistics tables only; run `weblog aggregate` first.
+    """
+    from .stats import render_stats, resolve_range, stats_summary
+    from .warehouse import connect
+
+    if day is not None and (start is not None or end is not None):
+        raise click.UsageError("Give --day or --from/--to, not both.")
+    cfg = get_config(ctx)
+    con = connect(cfg.data_dir, read_only=True)
+    try:
+        first, last = resolve_range(con, day, start, end)
+        summary = stats_summary(con, first, last, vhost, top)
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        render_stats(summary, _console())
+
+
+@cli.command("export")
+@click.argument("table")
+@_date_option("--from", "start", "First day to export.")
+@_date_option("--to", "end", "Last day to export.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "json"]),
+              help="File format; default: from the suffix of FILE.")
+@click.option("-o", "--output", "output", metavar="FILE", required=True,
+              help="File to write (replaced atomically).")
+@click.pass_context
+def export_cmd(ctx: click.Context, table: str, start: dt.date | None, end: dt.date | None,
+               fmt: str | None, output: str) -> None:
+    """Export one statistics table (daily_traffic, daily_pages, ... or stats_days) to CSV,
+    Parquet or JSON.
+
+    Only statistics tables can be exported. In CSV, text cells starting with = + - @ (or a
+    tab or carriage return) get a leading apostrophe so spreadsheets do not run them as
+    formulas.
+    """
+    from .export import export_table, format_for
+    from .warehouse import connect
+
+    cfg = get_config(ctx)
+    path = Path(output)
+    fmt = format_for(path, fmt)
+    con = connect(cfg.data_dir, read_only=True)
+    try:
+        n = export_table(con, table, path, fmt, start, end)
+    finally:
+        con.close()
+    click.echo(f"Wrote {n:,} row(s) of {table} to {path} ({fmt}).", err=True)
+
+
 # --------------------------------------------------------------------------- demo
 
 @cli.command()
@@ -325,10 +451,15 @@ def demo(ctx: click.Context, as_of: dt.date | None, days: int) -> None:
     cfg = get_config(ctx)
     as_of = retention.resolve_as_of(as_of, cfg.timezone)
     run = prepare_demo_run(cfg, as_of, days, echo=click.echo)
-    _run_nightly(cfg, as_of, sources=run.sources, config_file=run.config_file)
-    render_status(tier_status(cfg, as_of), _console())
+    _run_nightly(cfg, as_of, sources=run.sources, config_file=run.config_file,
+                 show_files="lines")
+    info = tier_status(cfg, as_of)
+    render_status(info, _console())
     for line in where_to_look(cfg):
         click.echo(line)
+    click.echo(f"Next: `weblog status` shows this again; `weblog ingest PATH` adds your own logs; "
+               f"the DETAIL table `requests` is in {info['warehouse']} (open it read-only with "
+               "DuckDB); RAW Parquet files are under raw/ (owner-only).")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -7,8 +7,9 @@ test fails when they drift apart.
 Where the config comes from, first match wins: `--config PATH`, env `WEBLOG_CONFIG`,
 `./weblog.toml` when present, else the built-in defaults. `--data-dir` / env
 `WEBLOG_DATA_DIR` override `data_dir`. Relative paths inside a config file are relative to
-that file's folder; paths given on the command line or in the environment are relative to
-the working directory.
+that file's folder (so is the default `data` when a config file does not set data_dir);
+paths given on the command line or in the environment are relative to the working
+directory.
 """
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
+from .formats import get_format
 
 DEFAULT_CONFIG_NAME = "weblog.toml"
+DEFAULT_DATA_DIR = "data"  # relative to the config file's folder, else the working directory
 
 
 @dataclass(frozen=True)
@@ -194,9 +197,23 @@ def _sources(value: Any, origin: str, base: Path) -> tuple[Source, ...]:
         vhost = table.get("vhost")
         if not isinstance(fmt, str) or (vhost is not None and not isinstance(vhost, str)):
             raise ConfigError(f"{origin}: [[sources]] #{i}: 'format' and 'vhost' must be strings.")
+        try:
+            get_format(fmt)  # a misspelt format is a config error now, not an ingest error later
+        except InputError as exc:
+            raise ConfigError(f"{origin}: [[sources]] #{i}: {exc}") from None
         p = Path(path).expanduser()
         out.append(Source(str(p if p.is_absolute() else base / p), fmt, vhost))
     return tuple(out)
+
+
+def _did_you_mean(name: str, names: list[str]) -> str | None:
+    """The setting a misspelt or misplaced key most likely meant (raw_day -> retention.raw_days)."""
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return close[0]
+    leaves = {n.rpartition(".")[2]: n for n in names}
+    close = difflib.get_close_matches(name.rpartition(".")[2], leaves, n=1)
+    return leaves[close[0]] if close else None
 
 
 def parse_config(doc: dict[str, Any], origin: str, base: Path) -> dict[str, Any]:
@@ -209,8 +226,8 @@ def parse_config(doc: dict[str, Any], origin: str, base: Path) -> dict[str, Any]
     for name, value in flat.items():
         setting = by_name.get(name)
         if setting is None:
-            close = difflib.get_close_matches(name, by_name, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            close = _did_you_mean(name, list(by_name))
+            hint = f" (did you mean '{close}'?)" if close else ""
             raise ConfigError(f"{origin}: unknown setting '{name}'{hint}.")
         kwargs[setting.attr] = _coerce(setting, value, origin, base)
     return kwargs
@@ -220,11 +237,9 @@ def validate(cfg: Config, origin: str) -> Config:
     """Check values that need more than a type (ranges, time zone, folders)."""
     from .anonymize import validate_prefixes
 
-    try:
-        zoneinfo.ZoneInfo(cfg.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    if not known_timezone(cfg.timezone):
         raise ConfigError(f"{_where(origin, 'timezone')}: unknown time zone {cfg.timezone!r} "
-                          "(use an IANA name such as 'Europe/Berlin' or 'UTC').") from None
+                          "(use an IANA name such as 'Europe/Berlin' or 'UTC').")
     if cfg.raw_days < 1:
         raise ConfigError(f"{_where(origin, 'retention.raw_days')} must be at least 1.")
     if cfg.detail_days < cfg.raw_days:
@@ -241,10 +256,20 @@ def validate(cfg: Config, origin: str) -> Config:
     try:
         validate_prefixes(cfg.ipv4_prefix, cfg.ipv6_prefix)
     except ValueError as exc:
-        raise ConfigError(f"{origin}: {exc}") from None
-    if cfg.data_dir.exists() and not cfg.data_dir.is_dir():
-        raise ConfigError(f"{_where(origin, 'data_dir')}: {cfg.data_dir} exists and is not a folder.")
+        setting = "anonymize.ipv4_prefix" if "IPv4" in str(exc) else "anonymize.ipv6_prefix"
+        raise ConfigError(f"{_where(origin, setting)}: {exc}") from None
+    # the data folder is created on first use: it, or its nearest existing parent, must be a folder
+    existing = cfg.data_dir
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{_where(origin, 'data_dir')}: {existing} exists and is not a folder.")
     return cfg
+
+
+def known_timezone(name: str) -> bool:
+    """An IANA zone both zoneinfo and DuckDB know ('localtime' or a folder like 'America' is not)."""
+    return name in zoneinfo.available_timezones() and name != "localtime"
 
 
 def find_config_file(explicit: str | os.PathLike | None) -> Path | None:
@@ -274,9 +299,10 @@ def load_config(path: str | os.PathLike | None = None,
             raise ConfigError(f"{file} is not valid TOML: {exc}.") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"Config file {file} cannot be read: {exc}.") from None
-        kwargs = parse_config(doc, origin, file.resolve().parent)
+        base = file.resolve().parent
+        kwargs = {"data_dir": base / DEFAULT_DATA_DIR, **parse_config(doc, origin, base)}
     else:
-        kwargs["data_dir"] = Path("data").absolute()
+        kwargs["data_dir"] = Path(DEFAULT_DATA_DIR).absolute()
     env_dir = data_dir or os.environ.get("WEBLOG_DATA_DIR")
     if env_dir:
         kwargs["data_dir"] = Path(env_dir).expanduser().absolute()

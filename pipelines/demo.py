@@ -69,6 +69,13 @@ def prepare_demo_run(cfg: Config, as_of: dt.date, days: int = 14,
     if cfg.timezone == "UTC":
         echo("Note: the site time zone is UTC; the example config (weblog.example.toml) "
              "uses Asia/Tokyo like the sample logs.")
+    from .ingest import source_files
+
+    generated = {p.resolve() for p in logs}
+    covered = {Path(job[0]).resolve() for job in source_files(cfg)} & generated
+    if cfg.sources and len(covered) < len(logs):
+        echo(f"Note: no [[sources]] entry matches {len(logs) - len(covered)} sample file(s) in "
+             f"{sample_dir(cfg.data_dir)}; ingesting them as combined logs without a vhost.")
     config_file = cfg.config_file
     if demo_cfg != cfg or config_file is None:
         config_file = sample_dir(cfg.data_dir) / DEMO_CONFIG_NAME

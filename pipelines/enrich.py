@@ -8,6 +8,7 @@ truncation: a /24 often maps to a different city than the address.
     clients:   client (as logged) -> address, hostname, kind, ip_version, client_net,
                client_domain, country, city, asn, as_org
     agents:    user_agent -> browser, browser_major, os, device, is_bot, bot_name
+               (address literals in the families masked: they are cut out of the UA)
     referrers: referrer_host -> referrer_domain
     texts:     any text with an address literal (path, vhost) -> masked text
 """
@@ -67,8 +68,13 @@ def clients_table(values: list[str | None], geo: GeoLookup | None,
     }, schema=CLIENT_SCHEMA)
 
 
-def agents_table(values: list[str | None]) -> pa.Table:
+def agents_table(values: list[str | None], ipv4_prefix: int = 24,
+                 ipv6_prefix: int = 48) -> pa.Table:
     cols = agents_mod.classify_agents(values)
+    # families are cut out of the UA text ('2001:db8::66-spider'): mask address literals
+    for name in ("browser", "browser_major", "os", "device", "bot_name"):
+        cols[name] = [anonymize.mask_addresses(v, ipv4_prefix, ipv6_prefix) if v else v
+                      for v in cols[name]]
     return pa.table({name: pa.array(cols[name], AGENT_SCHEMA.field(name).type)
                      for name in AGENT_SCHEMA.names}, schema=AGENT_SCHEMA)
 

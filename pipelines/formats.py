@@ -109,12 +109,37 @@ class RegexFormat:
         out = []
         for k in range(0, len(head), 4):
             group = head[k:k + 4]
-            out.append((self._regex(group[-1][0], {i for i, _, _ in group}, None),
+            last = group[-1][0]
+            # a prefix pattern must reach the literal that fixes where each of its fields
+            # ends; a field only the line end can delimit (an unquoted %r, which may hold
+            # spaces and quotes) makes it span the whole line, like the last pattern
+            ends = [self._fixed_by(i) for i in range(last + 1)]
+            upto = None if None in ends else max([last, *ends])
+            out.append((self._regex(upto, {i for i, _, _ in group}, None),
                         tuple(n for _, n, _ in group)))
         named = [(i, n) for i, n, _ in tail] + ([(literal, "__end")] if literal is not None else [])
         out.append((self._regex(None, {i for i, _, _ in tail}, literal),
                     tuple(n for _, n in sorted(named))))
         return tuple(out)
+
+    def _fixed_by(self, i: int) -> int | None:
+        """Index of the first literal whose position fixes where token i ends, or None.
+
+        A literal fixes itself. A field is fixed by the first later literal holding a
+        character that neither the field nor anything between them can match: with
+        `%v:%p %h`, the vhost may contain ':' but not ' ', so the ' ' after %p fixes it.
+        """
+        if not isinstance(self.tokens[i], Field):
+            return i
+        between: list[Token] = []
+        for j in range(i + 1, len(self.tokens)):
+            tok = self.tokens[j]
+            if isinstance(tok, str):
+                for c in tok:
+                    if not any(_can_hold(t, c) for t in [self.tokens[i], *between]):
+                        return j
+            between.append(tok)
+        return None
 
     @cached_property
     def sentinel(self) -> str:
@@ -144,6 +169,13 @@ class RegexFormat:
         if last_ok == len(self.tokens) - 1:
             return f"{prefix}: unexpected text after the last field"
         tok = self.tokens[last_ok + 1]
+        if last_ok >= 0 and re.fullmatch(self._regex(last_ok, set(), None), body, re.DOTALL):
+            done = self.tokens[last_ok]
+            if isinstance(done, Field) and done.regex == QUOTED and isinstance(tok, str) \
+                    and tok.startswith('"'):
+                return f"{prefix}: field {_label(done)} has no closing quote"
+            after = f"field {_label(done)}" if isinstance(done, Field) else repr(done)
+            return f"{prefix}: line ends after {after} (fields missing)"
         if isinstance(tok, Field):
             return f"{prefix}: field {_label(tok)} is malformed"
         prev = self.tokens[last_ok] if last_ok >= 0 else None
@@ -151,6 +183,14 @@ class RegexFormat:
             return f"{prefix}: field {_label(prev)} is malformed or not followed by {tok!r}"
         return f"{prefix}: expected {tok!r} at the start" if prev is None else \
             f"{prefix}: expected {tok!r}"
+
+
+def _can_hold(tok: Token, c: str) -> bool:
+    """Whether a token can match text containing the character c (probed, not proven)."""
+    if isinstance(tok, str):
+        return c in tok
+    probes = [c] + [x + c + x for x in ("a", "0", "-", "\\", ".")]
+    return any(re.fullmatch(tok.regex, p) for p in probes)
 
 
 def _label(f: Field) -> str:

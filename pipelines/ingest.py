@@ -9,12 +9,13 @@ is only ever written by one connection, in a fixed order:
     reserve a file_id and write raw/.staging/F/plan.json (path, format, hashes; no content);
  2. stage (no warehouse; any process): read the file in chunks of whole lines
     (pipelines.lines) and, per chunk, in a private in-memory DuckDB: parse every line
-    (pipelines.parse), enrich the distinct clients, agents, referrer hosts and
-    address-bearing texts (pipelines.enrich), then
+    (pipelines.parse) into an Arrow table, enrich the distinct clients, agents, referrer
+    hosts and address-bearing texts (pipelines.enrich), then
       - COPY parsed rows inside the RAW window to raw/.staging/F/date=D/    (full data)
       - COPY rejected lines with their reason to .staging/F/rejects/date=AS_OF/
       - COPY the anonymised rows to .staging/F/detail/                      (DETAIL)
-    and write .staging/F/manifest.json (counts and content hashes);
+    and write .staging/F/manifest.json (counts and content hashes). Memory is bounded by
+    the chunk size: what a chunk registers is released with it;
  3. commit (warehouse, in plan order): a file whose decompressed content is already in the
     ledger (a rotated, recompressed copy) is dropped; otherwise ONE transaction inserts its
     DETAIL rows and its ledger row in `ingested_files`; then the staged RAW files are
@@ -41,13 +42,13 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from . import enrich, lines, raw, retention, warehouse
-from .config import Config, Source
+from . import anonymize, enrich, lines, raw, retention, warehouse
+from .config import Config
 from .errors import IngestError, InputError, SourceReadError, WeblogError
 from .formats import PRESETS, RegexFormat, get_format
 from .geo import GeoLookup
@@ -59,6 +60,7 @@ log = logging.getLogger("weblog.ingest")
 DIAGNOSE_PER_CHUNK = 200  # detailed reject reasons computed in Python per chunk
 STDIN = "<stdin>"
 REFERRER_HOST_RE = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)"
+REFERRER_PATH_RE = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(/[^?#]*)?"
 ADDRESS_HINT_RE = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:"
 
 
@@ -156,7 +158,12 @@ FROM (
     SELECT *,
         timezone({tz}, CAST(ts AS TIMESTAMPTZ)) AS local_ts,
         CASE WHEN url IS NOT NULL THEN {_path_expr(cfg.query_keep)} END AS path,
-        nullif(lower(regexp_extract(referrer, {sql_str(REFERRER_HOST_RE)}, 1)), '') AS referrer_host
+        nullif(lower(regexp_extract(referrer, {sql_str(REFERRER_HOST_RE)}, 1)), '') AS referrer_host,
+        -- path of the referrer URL, query and fragment dropped; DETAIL keeps it for
+        -- internal referrers only (see _internal_referrer)
+        CASE WHEN regexp_matches(referrer, {sql_str(REFERRER_PATH_RE)})
+             THEN coalesce(nullif(regexp_extract(referrer, {sql_str(REFERRER_PATH_RE)}, 1), ''), '/')
+        END AS referrer_path
     FROM ({parse_sql(fmt, "chunk_lines", cfg.timezone)})
 )
 """
@@ -174,20 +181,37 @@ SELECT
     ts, day, hour,
     coalesce(mv.masked, p.vhost, {default_vhost}) AS vhost,
     c.client_net, c.ip_version, c.client_domain,
-    method, coalesce(mp.masked, p.path) AS path, protocol, status, bytes,
+    coalesce(mm.masked, p.method) AS method, coalesce(mp.masked, p.path) AS path,
+    coalesce(mq.masked, p.protocol) AS protocol, status, bytes,
     r.referrer_domain,
     a.browser, a.browser_major, a.os, a.device, coalesce(a.is_bot, false) AS is_bot, a.bot_name,
     c.country, c.city, c.asn, c.as_org,
     time_served_ms,
-    {file_id}::INTEGER AS source_file_id, line_no
+    {file_id}::INTEGER AS source_file_id, line_no,
+    CASE WHEN {internal} THEN coalesce(mr.masked, p.referrer_path) END AS referrer_path
 FROM parsed p
 LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
 LEFT JOIN enr_agents a ON a.user_agent IS NOT DISTINCT FROM p.user_agent
 LEFT JOIN enr_referrers r ON r.referrer_host = p.referrer_host
 LEFT JOIN enr_texts mp ON mp.original = p.path
 LEFT JOIN enr_texts mv ON mv.original = p.vhost
+LEFT JOIN enr_texts mm ON mm.original = p.method
+LEFT JOIN enr_texts mq ON mq.original = p.protocol
+LEFT JOIN enr_texts mr ON mr.original = p.referrer_path
 WHERE p.reject IS NULL
 """
+
+
+def _internal_referrer(site_domains: tuple[str, ...], vhost_expr: str) -> str:
+    """SQL: the referrer's registered domain is the site's (stats.site_domains, or a domain
+    of which the request's vhost is a sub-domain). Same rule as pipelines.aggregate."""
+    dom = "r.referrer_domain"
+    tests = [f"lower({vhost_expr}) = {dom}", f"ends_with(lower({vhost_expr}), '.' || {dom})"]
+    for site in site_domains:
+        s = site.strip().lower().rstrip(".")
+        if s:
+            tests += [f"{dom} = {sql_str(s)}", f"ends_with({dom}, {sql_str('.' + s)})"]
+    return f"({dom} IS NOT NULL AND ({' OR '.join(tests)}))"
 
 
 # --------------------------------------------------------------------------- one chunk
@@ -209,29 +233,36 @@ def _distinct(con: duckdb.DuckDBPyConnection, sql: str) -> list:
     return [v for (v,) in con.execute(sql).fetchall()]
 
 
-def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *, fmt: RegexFormat,
-                   cfg: Config, file_id: int, as_of: dt.date, window: dt.date,
+def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
+                   fmt: RegexFormat, cfg: Config, file_id: int, as_of: dt.date, window: dt.date,
                    default_vhost: str, geo: GeoLookup | None, stage: Path,
                    totals: _Totals) -> None:
-    con.register("chunk_lines", chunk.table)
-    con.execute("CREATE OR REPLACE TEMP TABLE parsed AS " + _staged_sql(fmt, cfg, as_of))
+    """Parse, enrich and stage one chunk on `work`, the stage's private DuckDB (no
+    transaction there: what a chunk registers is released with it, memory stays bounded
+    by the chunk size)."""
+    work.register("chunk_lines", chunk.table)
+    work.register("parsed", work.sql(_staged_sql(fmt, cfg, as_of)).to_arrow_table())
 
     # distinct values -> small enrichment tables
-    clients = _distinct(con, "SELECT DISTINCT client FROM parsed WHERE reject IS NULL")
-    con.register("enr_clients", enrich.clients_table(clients, geo, cfg.ipv4_prefix, cfg.ipv6_prefix))
-    uas = _distinct(con, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
-    con.register("enr_agents", enrich.agents_table(uas))
-    hosts = _distinct(con, "SELECT DISTINCT referrer_host FROM parsed "
+    clients = _distinct(work, "SELECT DISTINCT client FROM parsed WHERE reject IS NULL")
+    work.register("enr_clients", enrich.clients_table(clients, geo, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    uas = _distinct(work, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
+    work.register("enr_agents", enrich.agents_table(uas, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    hosts = _distinct(work, "SELECT DISTINCT referrer_host FROM parsed "
                            "WHERE reject IS NULL AND referrer_host IS NOT NULL")
-    con.register("enr_referrers", enrich.referrers_table(hosts, cfg.ipv4_prefix, cfg.ipv6_prefix))
-    texts = _distinct(con, f"""
+    work.register("enr_referrers", enrich.referrers_table(hosts, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    texts = _distinct(work, f"""
         SELECT v FROM (SELECT DISTINCT path AS v FROM parsed WHERE reject IS NULL
-                       UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL)
+                       UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL
+                       UNION SELECT DISTINCT referrer_path FROM parsed WHERE reject IS NULL
+                       -- a junk request line can put anything in method and protocol
+                       UNION SELECT DISTINCT method FROM parsed WHERE reject IS NULL
+                       UNION SELECT DISTINCT protocol FROM parsed WHERE reject IS NULL)
         WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""")
-    con.register("enr_texts", enrich.masked_texts_table(texts, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    work.register("enr_texts", enrich.masked_texts_table(texts, cfg.ipv4_prefix, cfg.ipv6_prefix))
 
     # counts
-    (n, n_ok, n_old, n_bad, t0, t1, days) = con.execute(f"""
+    (n, n_ok, n_old, n_bad, t0, t1, days) = work.execute(f"""
         SELECT count(*), count(*) FILTER (WHERE reject IS NULL),
                count(*) FILTER (WHERE reject IS NULL AND day < DATE '{window}'),
                count(*) FILTER (WHERE reject IS NULL AND c.kind NOT IN ('ipv4', 'ipv6', 'hostname')),
@@ -251,7 +282,7 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *
 
     # RAW: rows inside the window, partitioned by day
     if n_ok - n_old > 0:
-        con.execute(f"""
+        work.execute(f"""
             COPY (SELECT {RAW_COLUMNS.format(file_id=file_id)}
                   FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
                   WHERE p.reject IS NULL AND p.day >= DATE '{window}')
@@ -261,14 +292,17 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *
 
     # rejects, with a precise reason for the first few that do not match the format
     if n - n_ok:
-        _write_rejects(con, fmt, file_id, k, as_of, stage, totals)
+        _write_rejects(work, fmt, file_id, k, as_of, stage, totals)
 
+    vhost_expr = f"coalesce(mv.masked, p.vhost, {sql_str(default_vhost)})"
+    select = DETAIL_SELECT.format(file_id=file_id, default_vhost=sql_str(default_vhost),
+                                  internal=_internal_referrer(cfg.site_domains, vhost_expr))
     detail = raw.ensure_dir(stage / raw.DETAIL_STAGE) / f"{k}.parquet"
-    select = DETAIL_SELECT.format(file_id=file_id, default_vhost=sql_str(default_vhost))
-    con.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} "
-                "(FORMAT parquet, COMPRESSION zstd)")
-    for name in ("chunk_lines", "enr_clients", "enr_agents", "enr_referrers", "enr_texts"):
-        con.unregister(name)
+    work.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} "
+                 "(FORMAT parquet, COMPRESSION zstd)")
+    for name in ("chunk_lines", "parsed", "enr_clients", "enr_agents", "enr_referrers",
+                 "enr_texts"):
+        work.unregister(name)
 
 
 def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: RegexFormat, file_id: int, k: int,
@@ -354,8 +388,11 @@ def _plan_one(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, shown: st
         ident = lines.file_identity(path)
         digest = lines.file_sha256(path)
     except OSError as exc:
-        raise SourceReadError(f"Cannot read {shown}: {type(exc).__name__}: {_safe(exc)}.") from None
+        raise SourceReadError(f"Cannot read {shown}: {type(exc).__name__}: "
+                              f"{_safe(exc)}.") from None
     earlier = _already(con, "sha256", digest) or seen.get(digest)
+    # the configured vhost goes to DETAIL and the ledger too: no address literal in it either
+    vhost = anonymize.mask_addresses(vhost, cfg.ipv4_prefix, cfg.ipv6_prefix) if vhost else None
     planned = PlannedFile(str(path), shown, format_spec(fmt), vhost, digest, ident["size"],
                           ident["device"], ident["inode"], duplicate_of=earlier)
     if earlier is None:
@@ -638,6 +675,7 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
                                 raw.discard(cfg.data_dir, later.file_id)
                         raise
                     results.append(result)
+                    _log_result(result)
                     if on_result:
                         on_result(result)
             finally:
@@ -649,6 +687,16 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
         if geo is not None:
             geo.close()
     return results
+
+
+def _log_result(r: IngestResult) -> None:
+    """One progress line per file (names and counts only)."""
+    if r.status == "ingested":
+        log.info("%s: ingested %d lines (%d parsed, %d rejected, %d too old for RAW) in %.1f s",
+                 r.path, r.lines_read, r.lines_parsed, r.lines_rejected, r.lines_too_old,
+                 r.seconds)
+    else:
+        log.info("%s: %s (as %s)", r.path, r.status, r.duplicate_of)
 
 
 def ingest_paths(cfg: Config, patterns: Iterable[str], *, format_name: str | None = None,
@@ -676,22 +724,30 @@ def source_files(cfg: Config, format_name: str | None = None) -> list[tuple[str,
     return jobs
 
 
-def select_sources(cfg: Config, patterns: Iterable[str] | None) -> Config:
-    """`cfg` with only the [[sources]] whose path is one of `patterns` (None: all of them);
-    a pattern no source has is read with the default format and no vhost."""
+def ingest_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], *,
+                as_of: dt.date | None = None,
+                on_result: Callable[[IngestResult], None] | None = None,
+                progress_factory: Callable[[str, int], Callable[[int], None]] | None = None,
+                ) -> list[IngestResult]:
+    """Ingest (file, format, vhost) jobs, e.g. a selection of `source_files`."""
+    return _run_jobs(cfg, jobs, as_of, on_result, progress_factory)
+
+
+def source_jobs(cfg: Config, patterns: Iterable[str] | None = None) -> list[Job]:
+    """(file, format, vhost) for every file the [[sources]] match now, or, with `patterns`,
+    for the files those paths and globs match, each read like the [[sources]] entry that
+    matches it (else as a combined log without vhost)."""
+    configured = source_files(cfg)
     if patterns is None:
-        return cfg
-    by_path = {s.path: s for s in cfg.sources}
-    chosen = []
-    for pattern in patterns:
-        full = str(Path(pattern).expanduser().absolute())
-        chosen.append(by_path.get(full) or by_path.get(pattern) or Source(full))
-    return replace(cfg, sources=tuple(chosen))
+        return configured
+    by_file = {Path(job[0]).resolve(): job for job in configured}
+    return [by_file.get(Path(name).resolve(), (name, get_format("combined"), None))
+            for name in expand_paths(patterns)]
 
 
 def plan_sources(cfg: Config, patterns: Iterable[str] | None = None) -> list[PlannedFile]:
     """Plan an ingest of every file the [[sources]] (or `patterns`) match now."""
-    return plan_ingest(cfg, source_files(select_sources(cfg, patterns)))
+    return plan_ingest(cfg, source_jobs(cfg, patterns))
 
 
 def ingest_sources(cfg: Config, *, as_of: dt.date | None = None, format_name: str | None = None,

@@ -24,6 +24,7 @@ import hashlib
 import io
 import lzma
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,27 +35,33 @@ import pyarrow as pa
 
 CHUNK_BYTES = 64 << 20
 HEAD_BYTES = 4096
+PROBE_BYTES = 65536  # the line separator is decided on this much of the content
 BATCH_ROWS = 122_880  # DuckDB's row-group size
 
 _MAGIC = (
     (b"\x1f\x8b", "gzip"),
-    (b"BZh", "bzip2"),
     (b"\xfd7zXZ\x00", "xz"),
     (b"\x28\xb5\x2f\xfd", "zstd"),
 )
+# "BZh" alone is printable text a log line could start with: bzip2 also needs the block
+# size digit and the magic of the first block (pi) or of the end of stream (sqrt pi)
+_BZIP2 = re.compile(rb"BZh[1-9](?:1AY&SY|\x17rE8P\x90)")
+SNIFF_BYTES = 10
 
 
 def sniff_compression(head: bytes) -> str | None:
     for magic, name in _MAGIC:
         if head.startswith(magic):
             return name
+    if _BZIP2.match(head):
+        return "bzip2"
     return None
 
 
 def open_decompressed(raw: BinaryIO) -> tuple[BinaryIO, str | None]:
     """Wrap a binary stream in the decompressor its magic bytes call for."""
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
-    kind = sniff_compression(buffered.peek(8)[:8])
+    kind = sniff_compression(buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES])
     if kind == "gzip":
         return gzip.GzipFile(fileobj=buffered, mode="rb"), kind  # type: ignore[return-value]
     if kind == "bzip2":
@@ -126,22 +133,41 @@ def _to_table(block: bytes, first_line_no: int) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS))
 
 
-def iter_chunks(stream: BinaryIO, stats: ReadStats, *, chunk_bytes: int = CHUNK_BYTES,
+def _read_full(stream: BinaryIO, size: int) -> bytes:
+    """Read `size` bytes or up to EOF (decompressors may return less than asked)."""
+    block = stream.read(size)
+    if not block or len(block) >= size:
+        return block
+    parts = [block]
+    got = len(block)
+    while got < size:
+        more = stream.read(size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def iter_chunks(stream: BinaryIO, stats: ReadStats, *, chunk_bytes: int | None = None,
                 skip_bytes: int = 0, first_line_no: int = 1,
                 complete_only: bool = False) -> Iterator[Chunk]:
     """Yield chunks of whole lines from a decompressed stream.
 
     `skip_bytes` of content are hashed but not yielded (already ingested earlier); they must
     end on a line boundary. With `complete_only`, a last line without a newline is left
-    for the next run and counted in `stats.pending_bytes`.
+    for the next run and counted in `stats.pending_bytes`. `chunk_bytes` defaults to CHUNK_BYTES
+    (read at call time, so callers can tune it); the first read takes at least PROBE_BYTES,
+    so whether CR separates lines never depends on the chunk size.
     """
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     offset = 0
     carry = b""
     line_no = first_line_no
     sep = b"\n"
     first = True
     while True:
-        block = stream.read(chunk_bytes)
+        block = _read_full(stream, max(chunk_bytes, PROBE_BYTES) if first else chunk_bytes)
         eof = not block
         if block:
             stats._hash.update(block)
@@ -149,7 +175,7 @@ def iter_chunks(stream: BinaryIO, stats: ReadStats, *, chunk_bytes: int = CHUNK_
                 stats._head += block[: HEAD_BYTES - len(stats._head)]
             if first:
                 first = False
-                probe = block[:65536]
+                probe = block[:PROBE_BYTES]
                 if b"\n" not in probe and b"\r" in probe:
                     sep = b"\r"
                     stats.cr_newlines = True

@@ -68,7 +68,7 @@ def parse_sql(fmt: RegexFormat, relation: str, timezone: str) -> str:
         slow = ", ".join(f"nullif(regexp_extract(request, {sql_str(REQUEST_RE)}, {k}), '')"
                          for k in (1, 2, 3))
         req = f"""CASE
-            WHEN len(sp) = 3 AND regexp_full_match(sp[1], {sql_str(METHOD_RE)})
+            WHEN len(sp) = 3 AND sp[2] <> '' AND regexp_full_match(sp[1], {sql_str(METHOD_RE)})
                  AND regexp_full_match(sp[3], {sql_str(PROTOCOL_RE)}) THEN sp
             WHEN request IS NOT NULL THEN [{slow}]
             END"""
@@ -116,16 +116,27 @@ fields AS (
 ),
 requests AS (
     SELECT *, {req} AS req FROM fields
+),
+judged AS (
+    SELECT *,
+        CASE
+            WHEN NOT is_match AND regexp_full_match(line, '\\s*') THEN 'blank line'
+            WHEN NOT is_match THEN {sql_str('does not match format ' + fmt.name)}
+            WHEN ts IS NULL THEN 'unreadable timestamp'
+        END AS reject
+    FROM requests
 )
 SELECT
     line_no,
-    CASE
-        WHEN NOT is_match AND regexp_full_match(line, '\\s*') THEN 'blank line'
-        WHEN NOT is_match THEN {sql_str('does not match format ' + fmt.name)}
-        WHEN ts IS NULL THEN 'unreadable timestamp'
-    END AS reject,
-    client, remote_user, ts, vhost,
-    {method} AS method, {url} AS url, {protocol} AS protocol, request,
-    status, bytes, referrer, user_agent, time_served_ms, forwarded_for
-FROM requests
+    reject,
+    {_only_parsed(method, url, protocol)}
+FROM judged
 """
+
+
+def _only_parsed(method: str, url: str, protocol: str) -> str:
+    """The canonical columns, NULL on rejected rows."""
+    exprs = {"method": method, "url": url, "protocol": protocol}
+    return ",\n    ".join(f"CASE WHEN reject IS NULL THEN {exprs.get(name, name)} END AS {name}"
+                           for name in COLUMNS[2:])
+

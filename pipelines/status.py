@@ -76,9 +76,21 @@ def tier_status(cfg: Config, as_of: dt.date | None = None) -> dict[str, Any]:
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
             ).fetchall()}
             info["tables"] = sorted(tables)
+            if "stats_days" in tables:
+                info["stats"] = _stats_status(con)
         finally:
             con.close()
     return info
+
+
+def _stats_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    from .aggregate import days_needing_stats
+
+    days, first, last, approximate = con.execute(
+        "SELECT count(*), min(day), max(day), count(*) FILTER (WHERE NOT visitors_exact) "
+        "FROM stats_days").fetchall()[0]
+    return {"days": days, "first_day": first, "last_day": last, "approximate_days": approximate,
+            "needing_stats": [d.isoformat() for d in days_needing_stats(con)]}
 
 
 def render_status(info: dict[str, Any], console: Any) -> None:
@@ -107,11 +119,21 @@ def render_status(info: dict[str, Any], console: Any) -> None:
         table.add_row("DETAIL", "truncated networks, paths, families", f"{d['rows']:,}", days,
                       "warehouse.duckdb: requests")
     console.print(table)
+    if not info.get("warehouse"):
+        console.print("No warehouse yet: run `weblog ingest PATH` or `weblog demo`.")
     led = info.get("ingest_ledger")
     if led:
         console.print(f"Ingest ledger: {led['files']} file(s), {led['lines_read']:,} lines read = "
                       f"{led['lines_parsed']:,} parsed + {led['lines_rejected']:,} rejected "
                       f"({led['lines_too_old']:,} parsed lines were older than the RAW window).")
+    st = info.get("stats")
+    if st is not None:
+        span = f"{st['first_day']} .. {st['last_day']}" if st["days"] else "none yet"
+        need = st["needing_stats"]
+        todo = (f"; {len(need)} day(s) need `weblog aggregate` ({need[0]} .. {need[-1]})"
+                if need else "; all current")
+        console.print(f"Statistics: {st['days']} day(s) ({span}), {st['approximate_days']} with "
+                      f"approximate visitors{todo}.")
     expired = raw_info["expired_days"] + rej["expired_days"]
     if expired:
         console.print(f"[yellow]{len(expired)} RAW day partition(s) are older than the window and "

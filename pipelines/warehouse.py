@@ -90,6 +90,14 @@ def connect(data_dir: Path, *, read_only: bool = False,
     return con
 
 
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A second connection to the same warehouse, configured like the first (TimeZone is
+    per connection: without this a cursor would use the machine's time zone)."""
+    other = con.cursor()
+    _configure(other, None)
+    return other
+
+
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     con.execute("begin transaction")

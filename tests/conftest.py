@@ -46,3 +46,36 @@ def prefect_harness(tmp_path_factory):
         with prefect_test_harness(server_startup_timeout=180):
             url = get_current_settings().server.database.connection_url.get_secret_value()
             yield SimpleNamespace(home=home, database=Path(url.split(":///", 1)[1]))
+
+
+@pytest.fixture
+def prefect_cli_env(prefect_harness, monkeypatch):
+    """For `weblog nightly`/`demo` run in this process (CliRunner): the flows use the test
+    server, and the Prefect variables the command sets are undone afterwards."""
+    monkeypatch.setenv("PREFECT_HOME", str(prefect_harness.home))
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    return prefect_harness
+
+
+# --------------------------------------------------------------------------- statistics
+
+@pytest.fixture(scope="session")
+def stats_warehouse(tmp_path_factory):
+    """(config, log lines) of the aggregated statistics fixture (tests/stats_fixture.py).
+    Shared: read it only; take `stats_copy` to change anything."""
+    from stats_fixture import build_warehouse
+
+    return build_warehouse(tmp_path_factory.mktemp("stats"))
+
+
+@pytest.fixture
+def stats_copy(stats_warehouse, tmp_path):
+    """A private copy of the statistics fixture's data directory: (config, log lines)."""
+    import dataclasses
+    import shutil
+
+    cfg, lines = stats_warehouse
+    data = tmp_path / "data"
+    shutil.copytree(cfg.data_dir, data, symlinks=True,
+                    ignore=shutil.ignore_patterns(".weblog.lock"))
+    return dataclasses.replace(cfg, data_dir=data), lines

@@ -169,7 +169,7 @@ def test_nightly_completes_and_publishes_the_reconciliation(prefect_harness, tmp
         assert summary["stats"] is None and "statistics tier is not installed" in markdown
 
 
-def test_second_nightly_waits_then_fails_clearly(prefect_harness, tmp_path, geoip, cli_env):
+def test_second_nightly_waits_then_fails_clearly(tmp_path, geoip, prefect_cli_env):
     """Another process holds the data-dir lock (as a running nightly does): the run waits
     prefect.lock_wait_seconds, then fails without touching anything."""
     from flows.nightly import nightly
@@ -209,14 +209,9 @@ def _cli():
     return cli
 
 
-@pytest.fixture
-def cli_env(prefect_harness, monkeypatch):
-    """`weblog nightly` in this process sets Prefect's variables: undo them afterwards."""
-    monkeypatch.setenv("PREFECT_HOME", str(prefect_harness.home))
-    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def test_nightly_cli_prints_the_run(prefect_harness, tmp_path, geoip, cli_env):
+def test_nightly_cli_prints_the_run(tmp_path, geoip, prefect_cli_env):
     logs = tmp_path / "logs"
     demo_logs(logs, days=2, per_day=80)
     config = write_config(tmp_path, logs, geoip)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import agents, ingest, raw
-from pipelines.config import Source, load_config, to_toml
+from pipelines.config import load_config, to_toml
 from pipelines.errors import ConfigError, IngestError
 from pipelines.lock import data_dir_lock
 from site_fixture import AS_OF, build_geoip, demo_logs, load, snapshot, write_config
@@ -146,13 +146,17 @@ def test_plan_and_commit_take_the_lock_reentrantly(tmp_path, logs, geoip):
         assert ingest.commit_ingest(cfg, planned[0].file_id).status == "ingested"
 
 
-def test_select_sources(tmp_path, logs, geoip):
+def test_source_jobs_read_each_file_like_its_source(tmp_path, logs, geoip):
     cfg = load(write_config(tmp_path, logs, geoip))
-    configured = cfg.sources[0]
-    assert ingest.select_sources(cfg, None) is cfg
-    assert ingest.select_sources(cfg, [configured.path]).sources == (configured,)
-    other = ingest.select_sources(cfg, [str(tmp_path / "x.log")]).sources
-    assert other == (Source(str(tmp_path / "x.log")),)
+    configured = ingest.source_files(cfg)
+    assert ingest.source_jobs(cfg) == configured
+    one = str(logs / "access.log")
+    assert ingest.source_jobs(cfg, [one]) == [j for j in configured if j[0] == one]
+    assert configured[0][2] == "www.example.com"
+    stray = tmp_path / "other.log"
+    stray.write_text("")
+    [(name, fmt, vhost)] = ingest.source_jobs(cfg, [str(stray)])
+    assert (name, fmt.name, vhost) == (str(stray), "combined", None)
 
 
 def test_config_round_trips_through_toml(tmp_path, logs, geoip):

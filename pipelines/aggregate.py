@@ -1,0 +1,313 @@
+"""The STATS tier: daily tables recomputed per day from DETAIL (and RAW while it exists).
+
+For each site-local day, in ONE transaction:
+ 1. decide where visitors come from: 'raw' when the day's RAW partition
+    (DATA_DIR/raw/date=D/, read for that day only) holds a row for every DETAIL row of the
+    day, else 'detail' (RAW purged, or lines that were already too old for RAW);
+ 2. materialise temp tables from the staging models: sql/staging/stg_raw_visitors.sql
+    (visitor numbers from full address + user agent; only numbers come out of RAW),
+    stg_referrer_classes (Python: pipelines.domains.classify_referrer) and
+    sql/staging/stg_requests.sql (the day's DETAIL rows with flags and visitor_id);
+ 3. for every mart in sql/marts/: DELETE the day's rows, INSERT the model's rows;
+ 4. record the day in `stats_days` with the ingest watermark it covers;
+then COMMIT. Models read the day and settings from DuckDB variables (stats_day,
+stats_visitor_source, stats_visitors_exact, k_min), so each file is plain SQL.
+
+A day is stale when a DETAIL row of it comes from an ingest (ingested_files.file_id)
+newer than its watermark; `days_needing_stats` lists those and the days without stats,
+and the retention purge keeps RAW days for which `stats_current` is False.
+
+Spills of the visitor numbering hold full addresses, so the connection must spill into
+raw/.tmp (warehouse.connect(temp_dir=raw.temp_root(...))); aggregate_days checks it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from . import raw, warehouse
+from .config import Config
+from .domains import classify_referrer
+from .errors import InputError, WeblogError
+from .lock import data_dir_lock
+from .parse import sql_str
+
+#: Mart tables in the order they are written; file sql/marts/<name>.sql each.
+MARTS: tuple[str, ...] = (
+    "daily_traffic", "hourly_traffic", "daily_pages", "daily_not_found", "daily_errors",
+    "daily_status", "daily_referrers", "daily_channels", "daily_agents", "daily_bots",
+    "daily_countries", "daily_cities", "daily_networks",
+)
+#: Tables keyed by something about the client: cells under k_min merged into '(other)'.
+CLIENT_KEYED: dict[str, tuple[str, ...]] = {
+    "daily_countries": ("country",),
+    "daily_cities": ("country", "city"),
+    "daily_networks": ("network",),
+}
+#: Everything `weblog export` may write: statistics only, never DETAIL or RAW.
+STATS_TABLES: tuple[str, ...] = MARTS + ("stats_days",)
+OTHER = "(other)"
+
+
+@dataclass
+class AggregateResult:
+    """What one aggregate run did: days, counts, flags, seconds (no personal data)."""
+
+    days: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    visitors_exact: dict[str, bool] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # day -> reason
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- state
+
+def days_needing_stats(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
+    """Days in DETAIL without statistics, or whose statistics miss a newer ingest."""
+    rows = con.execute("""
+        with detail_days as (
+            select day, max(source_file_id) as newest from requests group by day
+        )
+        select d.day from detail_days d left join stats_days s using (day)
+        where s.day is null or d.newest > s.ingest_watermark
+        order by d.day
+    """).fetchall()
+    return [d for (d,) in rows]
+
+
+def stats_current(con: duckdb.DuckDBPyConnection, day: dt.date) -> bool:
+    """True when `day` has statistics covering every DETAIL row it has now."""
+    row = con.execute("""
+        select s.ingest_watermark >= coalesce(
+            (select max(source_file_id) from requests where day = $day), -1)
+        from stats_days s where s.day = $day
+    """, {"day": day}).fetchall()
+    return bool(row and row[0][0])
+
+
+def stats_day_rows(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """stats_days as dicts, oldest first (for status and reports)."""
+    cur = con.execute("select * from stats_days order by day")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+# --------------------------------------------------------------------------- inputs
+
+def raw_files(data_dir: Path, day: dt.date) -> list[Path]:
+    """The Parquet files of one RAW day partition (nothing of any other day)."""
+    folder = raw.raw_root(data_dir) / raw.partition_name(day)
+    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def _raw_rows(con: duckdb.DuckDBPyConnection, files: list[Path]) -> int:
+    if not files:
+        return 0
+    listing = ", ".join(sql_str(f.as_posix()) for f in files)
+    return con.execute(f"select coalesce(sum(num_rows), 0) from parquet_file_metadata([{listing}])"
+                       ).fetchall()[0][0]
+
+
+def referrer_class(domain: str | None, vhost: str | None, site_domains: tuple[str, ...]) -> str:
+    """direct | internal | search | social | external. Internal: one of stats.site_domains,
+    or the registered domain the vhost belongs to (same rule as DETAIL's referrer_path)."""
+    if domain and vhost:
+        v = vhost.strip().lower().rstrip(".")
+        if v == domain or v.endswith("." + domain):
+            return "internal"
+    return classify_referrer(domain, site_domains)
+
+
+def _referrer_classes(con: duckdb.DuckDBPyConnection, day: dt.date,
+                      site_domains: tuple[str, ...]) -> pa.Table:
+    pairs = con.execute("select distinct vhost, referrer_domain from requests "
+                        "where day = ? and referrer_domain is not null", [day]).fetchall()
+    return pa.table({
+        "vhost": pa.array([v for v, _ in pairs], pa.string()),
+        "referrer_domain": pa.array([d for _, d in pairs], pa.string()),
+        "referrer_class": pa.array([referrer_class(d, v, site_domains) for v, d in pairs],
+                                   pa.string()),
+    })
+
+
+def model_sql(relative: str) -> str:
+    """A model's SELECT, ready to wrap in a subquery (trailing semicolon removed)."""
+    return warehouse.sql_file(relative).strip().rstrip(";")
+
+
+# --------------------------------------------------------------------------- one day
+
+def _check_spill_folder(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    want = raw.temp_root(data_dir).resolve()
+    have = con.execute("select current_setting('temp_directory')").fetchall()[0][0]
+    if have and Path(have).resolve() == want:
+        return
+    raw.prepare(data_dir)
+    try:
+        con.execute(f"set temp_directory = {sql_str(want.as_posix())}")
+    except duckdb.Error:
+        raise WeblogError("The warehouse connection spills outside raw/.tmp; open it with "
+                          "warehouse.connect(temp_dir=raw.temp_root(data_dir)).") from None
+
+
+def _set_variables(con: duckdb.DuckDBPyConnection, day: dt.date, source: str, k_min: int) -> None:
+    con.execute("set variable stats_day = ?::date", [day])
+    con.execute("set variable stats_visitor_source = ?", [source])
+    con.execute("set variable stats_visitors_exact = ?", [source == "raw"])
+    con.execute("set variable k_min = ?::integer", [k_min])
+
+
+def _stage(con: duckdb.DuckDBPyConnection, cfg: Config, day: dt.date, files: list[Path],
+           source: str) -> None:
+    """(Re)build the day's staging temp tables for the given visitor source."""
+    _set_variables(con, day, source, cfg.k_min)
+    for name in ("stg_requests", "stg_raw_visitors", "stg_referrer_classes"):
+        con.execute(f"drop table if exists {name}")
+    con.execute("drop view if exists raw_batch")
+    if source == "raw":
+        listing = ", ".join(sql_str(f.as_posix()) for f in files)
+        con.execute(f"create temp view raw_batch as select * from read_parquet([{listing}], "
+                    "hive_partitioning = false, union_by_name = true)")
+        con.execute("create temp table stg_raw_visitors as "
+                    + model_sql("staging/stg_raw_visitors.sql"))
+    else:
+        con.execute("create temp table stg_raw_visitors "
+                    "(source_file_id integer, line_no bigint, visitor_id ubigint)")
+    classes = _referrer_classes(con, day, cfg.site_domains)
+    con.register("referrer_classes_arrow", classes)
+    con.execute("create temp table stg_referrer_classes as select * from referrer_classes_arrow")
+    con.unregister("referrer_classes_arrow")
+    con.execute("create temp table stg_requests as " + model_sql("staging/stg_requests.sql"))
+
+
+def _unstage(con: duckdb.DuckDBPyConnection) -> None:
+    for name in ("stg_requests", "stg_raw_visitors", "stg_referrer_classes"):
+        con.execute(f"drop table if exists {name}")
+    con.execute("drop view if exists raw_batch")
+
+
+def _aggregate_day(con: duckdb.DuckDBPyConnection, cfg: Config, day: dt.date,
+                   detail_rows: int, result: AggregateResult) -> None:
+    files = raw_files(cfg.data_dir, day)
+    source = "raw" if files and _raw_rows(con, files) == detail_rows else "detail"
+    with warehouse.transaction(con):
+        _stage(con, cfg, day, files, source)
+        if source == "raw":
+            # every DETAIL row must have found its RAW line; otherwise count from DETAIL
+            (unmatched,) = con.execute("select count(*) from stg_requests "
+                                       "where visitor_id is null").fetchall()[0]
+            if unmatched:
+                source = "detail"
+                _stage(con, cfg, day, files, source)
+        for mart in MARTS:
+            con.execute(f"delete from {mart} where day = ?", [day])
+            (n,) = con.execute(f"insert into {mart} by name select * from (\n"
+                               f"{model_sql(f'marts/{mart}.sql')}\n)").fetchall()[0]
+            result.rows[mart] = result.rows.get(mart, 0) + n
+        con.execute("""
+            insert or replace into stats_days
+            select ?, now()::timestamp, coalesce((select max(file_id) from ingested_files), 0),
+                   ?, ?, ?
+        """, [day, detail_rows, source == "raw", source])
+        _unstage(con)
+    result.days.append(day.isoformat())
+    result.visitors_exact[day.isoformat()] = source == "raw"
+
+
+def _would_lose_exactness(con: duckdb.DuckDBPyConnection, cfg: Config, day: dt.date,
+                          detail_rows: int) -> bool:
+    """Current, exact statistics that a recompute could only make approximate."""
+    row = con.execute("select visitors_exact from stats_days where day = ?", [day]).fetchall()
+    if not (row and row[0][0] and stats_current(con, day)):
+        return False
+    files = raw_files(cfg.data_dir, day)
+    return not files or _raw_rows(con, files) != detail_rows
+
+
+def aggregate_days(con: duckdb.DuckDBPyConnection, cfg: Config,
+                   days: list[dt.date] | None = None, *,
+                   as_of: dt.date | None = None) -> AggregateResult:
+    """Recompute the statistics of `days` (default: days_needing_stats, up to `as_of` when
+    given), each day in one transaction. Explicit days without DETAIL rows are skipped
+    (their statistics are kept), and so are current exact days whose RAW is gone."""
+    started = time.perf_counter()
+    result = AggregateResult(rows={m: 0 for m in MARTS})
+    _check_spill_folder(con, cfg.data_dir)
+    explicit = days is not None
+    todo = sorted(set(days)) if explicit else days_needing_stats(con)
+    if as_of is not None:
+        todo = [d for d in todo if d <= as_of]
+    counts = dict(con.execute("select day, count(*) from requests group by day").fetchall()) \
+        if todo else {}
+    for day in todo:
+        n = counts.get(day, 0)
+        if n == 0:
+            result.skipped[day.isoformat()] = "no DETAIL rows (statistics kept as they are)"
+            continue
+        try:
+            if explicit and _would_lose_exactness(con, cfg, day, n):
+                result.skipped[day.isoformat()] = ("current exact statistics kept "
+                                                   "(RAW no longer complete)")
+                continue
+            _aggregate_day(con, cfg, day, n, result)
+        except duckdb.Error as exc:
+            # the database's message may quote a value from RAW (an address): name the
+            # day and the error class only; the transaction left the day as it was
+            raise WeblogError(f"Statistics for {day} failed in the database "
+                              f"({type(exc).__name__}); that day was left as it was.") from None
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def detail_days(con: duckdb.DuckDBPyConnection, start: dt.date | None,
+                end: dt.date | None) -> list[dt.date]:
+    """Days with DETAIL rows inside [start, end] (open ends allowed)."""
+    rows = con.execute("select distinct day from requests where day >= coalesce(?, day) "
+                       "and day <= coalesce(?, day) order by day", [start, end]).fetchall()
+    return [d for (d,) in rows]
+
+
+def run_aggregate(cfg: Config, *, start: dt.date | None = None, end: dt.date | None = None,
+                  as_of: dt.date | None = None) -> AggregateResult:
+    """`weblog aggregate`: under the data-dir lock, recompute the days needing statistics,
+    or every DETAIL day in [start, end] when a bound is given."""
+    if start and end and start > end:
+        raise InputError(f"--from {start} is after --to {end}.")
+    with data_dir_lock(cfg.data_dir, what="aggregate"):
+        raw.prepare(cfg.data_dir)
+        con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
+        try:
+            days = detail_days(con, start, end) if (start or end) else None
+            return aggregate_days(con, cfg, days, as_of=as_of)
+        finally:
+            con.close()
+
+
+# --------------------------------------------------------------------------- data tests
+
+def data_tests() -> dict[str, str]:
+    """sql/tests/assert_*.sql by name: queries that must return zero rows."""
+    folder = warehouse.SQL_DIR / "tests"
+    return {p.stem: p.read_text(encoding="utf-8").strip().rstrip(";")
+            for p in sorted(folder.glob("assert_*.sql"))}
+
+
+def data_test_failures(con: duckdb.DuckDBPyConnection, k_min: int,
+                       limit: int = 20) -> dict[str, list[tuple]]:
+    """Run every data test; return the failing ones with up to `limit` offending rows."""
+    con.execute("set variable k_min = ?::integer", [k_min])
+    failures = {}
+    for name, sql in data_tests().items():
+        rows = con.execute(f"select * from (\n{sql}\n) limit {int(limit)}").fetchall()
+        if rows:
+            failures[name] = rows
+    return failures
+

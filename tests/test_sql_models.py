@@ -1,0 +1,168 @@
+"""The SQL models in sql/staging and sql/marts, and the data tests in sql/tests.
+
+Shape: every model states its grain and ends in `final`; every mart writes exactly the
+columns of its table. Data tests: each returns zero rows on the aggregated fixture, and
+each returns rows once the fixture is broken the way it guards against (a test that
+cannot fail is a defect).
+"""
+from __future__ import annotations
+
+import re
+
+import duckdb
+import pytest
+
+from pipelines import aggregate, raw, warehouse
+from pipelines.aggregate import MARTS, data_test_failures, data_tests
+from stats_fixture import DAYS, K_MIN
+
+MODELS = sorted((warehouse.SQL_DIR / "marts").glob("*.sql")) + sorted(
+    (warehouse.SQL_DIR / "staging").glob("*.sql"))
+
+
+def test_every_mart_has_a_model_and_a_table():
+    assert sorted(p.stem for p in (warehouse.SQL_DIR / "marts").glob("*.sql")) == sorted(MARTS)
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.name)
+def test_model_shape(path):
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("-- Grain: "), "grain comment at the top"
+    assert re.search(r"^final as \($", text, re.M), "a `final` CTE"
+    assert text.rstrip().endswith("select * from final")
+    code = re.sub(r"--[^\n]*", "", text)
+    assert ";" not in code, "one statement, no semicolon (models are wrapped in subqueries)"
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_mart_writes_exactly_its_tables_columns(stats_warehouse, mart):
+    cfg, _ = stats_warehouse
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        table = [c for (c,) in con.execute(
+            "select column_name from information_schema.columns where table_name = ? "
+            "order by ordinal_position", [mart]).fetchall()]
+        # describe the model against an empty staging table of the right shape
+        con.execute("set variable stats_day = DATE '2026-03-02'")
+        con.execute("set variable stats_visitor_source = 'detail'")
+        con.execute("set variable stats_visitors_exact = false")
+        con.execute(f"set variable k_min = {K_MIN}")
+        con.execute("create temp table stg_raw_visitors "
+                    "(source_file_id integer, line_no bigint, visitor_id ubigint)")
+        con.execute("create temp table stg_referrer_classes "
+                    "(vhost varchar, referrer_domain varchar, referrer_class varchar)")
+        con.execute("create temp table stg_requests as "
+                    + aggregate.model_sql("staging/stg_requests.sql"))
+        model = [d[0] for d in con.execute(
+            f"select * from ({aggregate.model_sql(f'marts/{mart}.sql')}) limit 0").description]
+    finally:
+        con.close()
+    assert sorted(model) == sorted(table)
+
+
+def test_only_numbers_come_out_of_raw(stats_warehouse):
+    """stg_raw_visitors reads full addresses and user agents and returns numbers only; the
+    staging table the marts read has no column that could hold them."""
+    cfg, _ = stats_warehouse
+    files = aggregate.raw_files(cfg.data_dir, DAYS[2])
+    assert files
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        listing = ", ".join(f"'{f.as_posix()}'" for f in files)
+        con.execute(f"create temp view raw_batch as select * from read_parquet([{listing}])")
+        raw_cols = {d[0] for d in con.execute("select * from raw_batch limit 0").description}
+        assert {"client_address", "client_hostname", "user_agent", "referrer"} <= raw_cols
+        cur = con.execute(aggregate.model_sql("staging/stg_raw_visitors.sql"))
+        assert [d[0] for d in cur.description] == ["source_file_id", "line_no", "visitor_id"]
+        assert {type(v) for row in cur.fetchall() for v in row} == {int}
+        con.execute("create temp table stg_raw_visitors as "
+                    + aggregate.model_sql("staging/stg_raw_visitors.sql"))
+        con.execute("create temp table stg_referrer_classes "
+                    "(vhost varchar, referrer_domain varchar, referrer_class varchar)")
+        con.execute(f"set variable stats_day = DATE '{DAYS[2]}'")
+        con.execute("set variable stats_visitor_source = 'raw'")
+        staged = {d[0] for d in con.execute(
+            aggregate.model_sql("staging/stg_requests.sql") + " limit 0").description}
+    finally:
+        con.close()
+    assert not staged & {"client", "client_address", "client_hostname", "user_agent", "referrer",
+                         "url", "remote_user", "forwarded_for"}
+
+
+# --------------------------------------------------------------------------- data tests
+
+def test_data_tests_exist():
+    assert set(data_tests()) >= {
+        "assert_unique_keys", "assert_no_small_client_cells", "assert_totals_reconcile",
+        "assert_visitors_reconcile", "assert_subsets_reconcile", "assert_stats_days_cover_marts"}
+
+
+@pytest.mark.parametrize("name", sorted(data_tests()))
+def test_data_test_passes_on_the_fixture(stats_warehouse, name):
+    cfg, _ = stats_warehouse
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        con.execute(f"set variable k_min = {K_MIN}")
+        rows = con.execute(data_tests()[name]).fetchall()
+    finally:
+        con.close()
+    assert rows == []
+
+
+# How each data test's guarded property is broken, and the test that must notice.
+BREAKS = {
+    "assert_unique_keys":
+        "insert into daily_pages select * from daily_pages limit 1",
+    "assert_no_small_client_cells":
+        "update daily_countries set visitors = 1 where country <> '(other)' "
+        "and rowid = (select min(rowid) from daily_countries where country <> '(other)')",
+    "assert_totals_reconcile":
+        "delete from daily_cities where city = '(other)'",
+    "assert_visitors_reconcile":
+        "update daily_networks set visitors = visitors + 1 where network = '(other)'",
+    "assert_subsets_reconcile":
+        "delete from daily_errors where rowid = (select min(rowid) from daily_errors)",
+    "assert_stats_days_cover_marts":
+        "update stats_days set visitors_exact = not visitors_exact "
+        "where day = (select min(day) from stats_days)",
+}
+
+
+def test_every_data_test_has_a_break():
+    assert set(BREAKS) == set(data_tests())
+
+
+@pytest.mark.parametrize("name", sorted(BREAKS))
+def test_data_test_catches_its_break(stats_copy, name):
+    cfg, _ = stats_copy
+    con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
+    try:
+        assert data_test_failures(con, K_MIN) == {}
+        con.execute(BREAKS[name])
+        failures = data_test_failures(con, K_MIN)
+    finally:
+        con.close()
+    assert name in failures
+
+
+def test_small_cell_check_uses_k_min(stats_warehouse):
+    cfg, _ = stats_warehouse
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        assert "assert_no_small_client_cells" in data_test_failures(con, K_MIN + 100)
+    finally:
+        con.close()
+
+
+def test_data_tests_run_read_only(stats_warehouse):
+    cfg, _ = stats_warehouse
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        for sql in data_tests().values():
+            assert not re.search(r"\b(insert|update|delete|create|drop)\b", sql, re.I)
+            con.execute(f"set variable k_min = {K_MIN}")
+            con.execute(sql).fetchall()
+    except duckdb.Error as exc:  # pragma: no cover - shows which query broke
+        pytest.fail(str(exc))
+    finally:
+        con.close()
