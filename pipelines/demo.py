@@ -104,7 +104,8 @@ def where_to_look(cfg: Config) -> list[str]:
     tiers = f"DETAIL table `requests`, {len(stats)} statistics tables" if stats else \
         "DETAIL table `requests`"
     out = [f"Warehouse: {warehouse.warehouse_path(cfg.data_dir)} ({tiers})."]
-    out.append("Statistics: `weblog stats` (tables " + ", ".join(stats) + ")." if stats else
+    out.append("Read the statistics: `weblog stats` (the latest day), `weblog stats --day D`, "
+               "`weblog export daily_traffic -o traffic.csv`." if stats else
                "Statistics: not available yet in this build (no daily_* tables).")
     reports = sorted(p for p in (Path(cfg.data_dir) / "reports").glob("*") if p.is_file())
     out.append(f"Report: {reports[-1]}" if reports else

@@ -116,9 +116,10 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         out.append(f"_{NOT_AVAILABLE}: the statistics tier is not installed in this build._")
     elif not stats:
         out.append("_No statistics for this day._")
-    else:
-        header = [k for k in stats[0] if k != "day"]
-        out += _table(header, [[row.get(h) for h in header] for row in stats])
+    else:  # one column per vhost, one row per figure: readable with many figures
+        figures = [k for k in stats[0] if k not in ("day", "vhost")]
+        out += _table(["", *(row.get("vhost", "") for row in stats)],
+                      [[k, *(row.get(k) for row in stats)] for k in figures])
 
     files = summary.get("ingest") or []
     out += ["", "## Ingest reconciliation", "",

@@ -167,6 +167,15 @@ def test_nightly_completes_and_publishes_the_reconciliation(prefect_harness, tmp
             assert "not available yet" in section
     if optional("aggregate") is None:
         assert summary["stats"] is None and "statistics tier is not installed" in markdown
+    else:  # the touched days were aggregated, and the artifact shows the last one
+        touched = sorted({d for f in summary["ingest"] for d in f["days"]})
+        assert summary["aggregate"]["status"] == "done"
+        assert summary["aggregate"]["days"] == touched
+        [row] = summary["stats"]
+        assert row["day"] == "2026-11-14" and row["vhost"] == "www.example.com"
+        day_files = [f for f in summary["ingest"] if f["days"] == ["2026-11-14"]]
+        assert row["hits"] == sum(f["lines_parsed"] for f in day_files) > 0
+        assert f"| hits | {row['hits']:,} |" in markdown
 
 
 def test_second_nightly_waits_then_fails_clearly(tmp_path, geoip, prefect_cli_env):
