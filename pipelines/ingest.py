@@ -32,8 +32,10 @@ message (a third-party parser may quote the line it choked on).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import glob
+import itertools
 import json
 import logging
 import os
@@ -41,7 +43,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -80,6 +82,7 @@ class IngestResult:
     reject_reasons: dict[str, int] = field(default_factory=dict)
     duplicate_of: str | None = None
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
     @property
     def reconciles(self) -> bool:
@@ -227,54 +230,86 @@ class _Totals:
     last_ts: dt.datetime | None = None
     days: set = field(default_factory=set)
     reasons: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the wall time of a block to timings[stage] (the benchmark prints them)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
 
 def _distinct(con: duckdb.DuckDBPyConnection, sql: str) -> list:
     return [v for (v,) in con.execute(sql).fetchall()]
 
 
+@dataclass
+class _Memos:
+    """Enrichment memos of one file (pipelines.enrich.Memo): a value is classified once."""
+
+    clients: enrich.Memo
+    agents: enrich.Memo
+    referrers: enrich.Memo
+    texts: enrich.Memo
+
+    @classmethod
+    def for_config(cls, cfg: Config, geo: GeoLookup | None) -> _Memos:
+        p4, p6 = cfg.ipv4_prefix, cfg.ipv6_prefix
+        return cls(enrich.Memo(lambda v: enrich.clients_table(v, geo, p4, p6)),
+                   enrich.Memo(lambda v: enrich.agents_table(v, p4, p6)),
+                   enrich.Memo(lambda v: enrich.referrers_table(v, p4, p6)),
+                   enrich.Memo(lambda v: enrich.masked_texts_table(v, p4, p6)))
+
+
 def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
                    fmt: RegexFormat, cfg: Config, file_id: int, as_of: dt.date, window: dt.date,
-                   default_vhost: str, geo: GeoLookup | None, stage: Path,
-                   totals: _Totals) -> None:
-    """Parse, enrich and stage one chunk on `work`, the stage's private DuckDB (no
-    transaction there: what a chunk registers is released with it, memory stays bounded
-    by the chunk size)."""
+                   default_vhost: str, memos: _Memos, stage: Path, totals: _Totals) -> None:
+    """Parse, enrich and stage one chunk on `work`, the stage's private in-memory DuckDB
+    (autocommit there: what a chunk creates is dropped with it, memory stays bounded by
+    the chunk size)."""
     work.register("chunk_lines", chunk.table)
-    work.register("parsed", work.sql(_staged_sql(fmt, cfg, as_of)).to_arrow_table())
+    with totals.timed("parse"):
+        work.execute("CREATE OR REPLACE TEMP TABLE parsed AS " + _staged_sql(fmt, cfg, as_of))
 
-    # distinct values -> small enrichment tables
-    clients = _distinct(work, "SELECT DISTINCT client FROM parsed WHERE reject IS NULL")
-    work.register("enr_clients", enrich.clients_table(clients, geo, cfg.ipv4_prefix, cfg.ipv6_prefix))
-    uas = _distinct(work, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
-    work.register("enr_agents", enrich.agents_table(uas, cfg.ipv4_prefix, cfg.ipv6_prefix))
-    hosts = _distinct(work, "SELECT DISTINCT referrer_host FROM parsed "
-                           "WHERE reject IS NULL AND referrer_host IS NOT NULL")
-    work.register("enr_referrers", enrich.referrers_table(hosts, cfg.ipv4_prefix, cfg.ipv6_prefix))
-    texts = _distinct(work, f"""
-        SELECT v FROM (SELECT DISTINCT path AS v FROM parsed WHERE reject IS NULL
-                       UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL
-                       UNION SELECT DISTINCT referrer_path FROM parsed WHERE reject IS NULL
-                       -- a junk request line can put anything in method and protocol
-                       UNION SELECT DISTINCT method FROM parsed WHERE reject IS NULL
-                       UNION SELECT DISTINCT protocol FROM parsed WHERE reject IS NULL)
-        WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""")
-    work.register("enr_texts", enrich.masked_texts_table(texts, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    # distinct values -> small enrichment tables (memoised across the file's chunks)
+    with totals.timed("enrich"):
+        per_client = work.execute("SELECT client, count(*) FROM parsed WHERE reject IS NULL "
+                                  "GROUP BY client").fetchall()
+        clients = memos.clients([c for c, _ in per_client])
+        work.register("enr_clients", clients)
+        uas = _distinct(work, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
+        work.register("enr_agents", memos.agents(uas))
+        hosts = _distinct(work, "SELECT DISTINCT referrer_host FROM parsed "
+                               "WHERE reject IS NULL AND referrer_host IS NOT NULL")
+        work.register("enr_referrers", memos.referrers(hosts))
+        texts = _distinct(work, f"""
+            SELECT v FROM (SELECT DISTINCT path AS v FROM parsed WHERE reject IS NULL
+                           UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL
+                           UNION SELECT DISTINCT referrer_path FROM parsed WHERE reject IS NULL
+                           -- a junk request line can put anything in method and protocol
+                           UNION SELECT DISTINCT method FROM parsed WHERE reject IS NULL
+                           UNION SELECT DISTINCT protocol FROM parsed WHERE reject IS NULL)
+            WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""")
+        work.register("enr_texts", memos.texts(texts))
 
     # counts
-    (n, n_ok, n_old, n_bad, t0, t1, days) = work.execute(f"""
+    (n, n_ok, n_old, t0, t1, days) = work.execute(f"""
         SELECT count(*), count(*) FILTER (WHERE reject IS NULL),
                count(*) FILTER (WHERE reject IS NULL AND day < DATE '{window}'),
-               count(*) FILTER (WHERE reject IS NULL AND c.kind NOT IN ('ipv4', 'ipv6', 'hostname')),
                min(ts) FILTER (WHERE reject IS NULL), max(ts) FILTER (WHERE reject IS NULL),
                list(DISTINCT day) FILTER (WHERE reject IS NULL)
-        FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
+        FROM parsed
     """).fetchall()[0]
+    kinds = clients.column("kind").to_pylist()
+    totals.bad_client += sum(count for (_, count), kind in zip(per_client, kinds)
+                             if kind not in ("ipv4", "ipv6", "hostname"))
     totals.lines += n
     totals.parsed += n_ok
     totals.rejected += n - n_ok
     totals.too_old += n_old
-    totals.bad_client += n_bad
     totals.days.update(days or [])
     if t0 is not None:
         totals.first_ts = t0 if totals.first_ts is None else min(totals.first_ts, t0)
@@ -282,26 +317,30 @@ def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, 
 
     # RAW: rows inside the window, partitioned by day
     if n_ok - n_old > 0:
-        work.execute(f"""
-            COPY (SELECT {RAW_COLUMNS.format(file_id=file_id)}
-                  FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
-                  WHERE p.reject IS NULL AND p.day >= DATE '{window}')
-            TO {sql_str(stage.as_posix())}
-            (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date), OVERWRITE_OR_IGNORE,
-             FILENAME_PATTERN '{file_id}-{k}_{{i}}')""")
+        with totals.timed("raw_write"):
+            work.execute(f"""
+                COPY (SELECT {RAW_COLUMNS.format(file_id=file_id)}
+                      FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
+                      WHERE p.reject IS NULL AND p.day >= DATE '{window}')
+                TO {sql_str(stage.as_posix())}
+                (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date), OVERWRITE_OR_IGNORE,
+                 FILENAME_PATTERN '{file_id}-{k}_{{i}}')""")
 
     # rejects, with a precise reason for the first few that do not match the format
     if n - n_ok:
-        _write_rejects(work, fmt, file_id, k, as_of, stage, totals)
+        with totals.timed("rejects"):
+            _write_rejects(work, fmt, file_id, k, as_of, stage, totals)
 
-    vhost_expr = f"coalesce(mv.masked, p.vhost, {sql_str(default_vhost)})"
-    select = DETAIL_SELECT.format(file_id=file_id, default_vhost=sql_str(default_vhost),
-                                  internal=_internal_referrer(cfg.site_domains, vhost_expr))
-    detail = raw.ensure_dir(stage / raw.DETAIL_STAGE) / f"{k}.parquet"
-    work.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} "
-                 "(FORMAT parquet, COMPRESSION zstd)")
-    for name in ("chunk_lines", "parsed", "enr_clients", "enr_agents", "enr_referrers",
-                 "enr_texts"):
+    with totals.timed("detail_stage"):
+        vhost_expr = f"coalesce(mv.masked, p.vhost, {sql_str(default_vhost)})"
+        select = DETAIL_SELECT.format(file_id=file_id, default_vhost=sql_str(default_vhost),
+                                      internal=_internal_referrer(cfg.site_domains, vhost_expr))
+        detail = raw.ensure_dir(stage / raw.DETAIL_STAGE) / f"{k}.parquet"
+        # staged DETAIL is read back once by the commit: fast codec, not small files
+        work.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} "
+                     "(FORMAT parquet, COMPRESSION lz4_raw)")
+    work.execute("DROP TABLE parsed")
+    for name in ("chunk_lines", "enr_clients", "enr_agents", "enr_referrers", "enr_texts"):
         work.unregister(name)
 
 
@@ -458,6 +497,7 @@ class StagedFile:
     days: list[str]
     reject_reasons: dict[str, int]
     seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -505,11 +545,17 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
     try:
         with raw.private_umask(), open(planned.path, "rb") as handle:
             stream, stats.compression = lines.open_decompressed(handle)
-            for k, chunk in enumerate(lines.iter_chunks(stream, stats)):
+            memos = _Memos.for_config(cfg, geo)
+            chunks = lines.iter_chunks(stream, stats)
+            for k in itertools.count():
+                with totals.timed("read"):
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    break
                 lines_at = (chunk.first_line_no, chunk.first_line_no + chunk.num_lines - 1)
                 _process_chunk(con, chunk, k, fmt=fmt, cfg=cfg, file_id=file_id, as_of=as_of,
                                window=window, default_vhost=planned.vhost or "default",
-                               geo=geo, stage=stage, totals=totals)
+                               memos=memos, stage=stage, totals=totals)
                 if progress is not None:
                     progress(handle.tell())  # bytes of the file on disk read so far
     except WeblogError:
@@ -542,7 +588,7 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
         totals.lines, totals.parsed, totals.rejected, totals.too_old, totals.bad_client,
         _iso(totals.first_ts), _iso(totals.last_ts), as_of.isoformat(),
         sorted(d.isoformat() for d in totals.days), dict(sorted(totals.reasons.items())),
-        time.perf_counter() - started)
+        time.perf_counter() - started, {k: round(v, 4) for k, v in totals.timings.items()})
     _write_json(stage / MANIFEST_NAME, staged.to_dict())
     return staged
 
@@ -571,6 +617,7 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
         return IngestResult(planned.shown, "already ingested", duplicate_of=earlier,
                             seconds=staged.seconds + time.perf_counter() - started)
     detail = sorted((stage / raw.DETAIL_STAGE).glob("*.parquet"))
+    commit_started = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
         if detail:
@@ -592,11 +639,14 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
             raise IngestError(f"Ingest of {planned.shown} failed in the database "
                               f"({type(exc).__name__}); nothing of it was kept.") from None
         raise
+    timings = {**staged.timings, "commit": round(time.perf_counter() - commit_started, 4)}
+    with_promote = time.perf_counter()
     raw.promote(cfg.data_dir, file_id)  # after the commit: a crash here is finished by recover()
+    timings["promote"] = round(time.perf_counter() - with_promote, 4)
     return IngestResult(
         planned.shown, "ingested", file_id, staged.lines_read, staged.lines_parsed,
         staged.lines_rejected, staged.lines_too_old, staged.lines_bad_client, staged.days,
-        staged.reject_reasons, None, staged.seconds + time.perf_counter() - started)
+        staged.reject_reasons, None, staged.seconds + time.perf_counter() - started, timings)
 
 
 def commit_ingest(cfg: Config, file_id: int) -> IngestResult:

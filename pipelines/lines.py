@@ -109,15 +109,11 @@ def _clean(block: bytes, stats: ReadStats) -> bytes:
     if b"\x00" in block:
         stats.nul_bytes += block.count(b"\x00")
         block = block.replace(b"\x00", b"\\x00")
-    try:
-        block.decode("utf-8")
-    except UnicodeDecodeError:
-        stats.invalid_utf8_blocks += 1
-        block = block.decode("utf-8", "backslashreplace").encode("utf-8")
     return block
 
 
-def _to_table(block: bytes, first_line_no: int) -> pa.Table:
+def _lines_array(block: bytes) -> pa.LargeStringArray:
+    """The lines of a block (each with its newline) over the block's own buffer."""
     nl = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
     ends = nl + 1
     if not len(ends) or ends[-1] != len(block):
@@ -125,8 +121,18 @@ def _to_table(block: bytes, first_line_no: int) -> pa.Table:
     offsets = np.empty(len(ends) + 1, dtype=np.int64)
     offsets[0] = 0
     offsets[1:] = ends
-    n = len(ends)
-    lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(block))
+    return pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(block))
+
+
+def _to_table(block: bytes, first_line_no: int, stats: ReadStats) -> pa.Table:
+    block = _clean(block, stats)
+    lines = _lines_array(block)
+    try:
+        lines.validate(full=True)  # Arrow's UTF-8 check: ~10x faster than bytes.decode
+    except pa.ArrowInvalid:
+        stats.invalid_utf8_blocks += 1
+        lines = _lines_array(block.decode("utf-8", "backslashreplace").encode("utf-8"))
+    n = len(lines)
     numbers = pa.array(np.arange(first_line_no, first_line_no + n, dtype=np.int64))
     table = pa.table({"line_no": numbers, "line": lines})
     # several record batches (zero-copy slices) let DuckDB scan the chunk on every core
@@ -204,7 +210,7 @@ def iter_chunks(stream: BinaryIO, stats: ReadStats, *, chunk_bytes: int | None =
         piece, carry = data[:cut], data[cut:]
         start = offset
         offset += len(piece)
-        table = _to_table(_clean(piece, stats), line_no)
+        table = _to_table(piece, line_no, stats)
         stats.lines += table.num_rows
         stats.content_bytes = offset
         yield Chunk(table, line_no, start, offset)

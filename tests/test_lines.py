@@ -224,7 +224,7 @@ def _reference(data: bytes) -> list[str]:
         data = data.replace(b"\r", b"\n")
     parts = data.split(b"\n")
     out = [p + b"\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-    return [lines._clean(p, lines.ReadStats()).decode("utf-8") for p in out]
+    return [lines._clean(p, lines.ReadStats()).decode("utf-8", "backslashreplace") for p in out]
 
 
 @settings(max_examples=300, deadline=None)
