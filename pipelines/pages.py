@@ -215,7 +215,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt_int, bytes=fmt_bytes, pct=fmt_pct, ms=fmt_ms, value=fmt_value,
+    env.filters.update(basename=lambda p: Path(str(p)).name, num=fmt_int, bytes=fmt_bytes, pct=fmt_pct, ms=fmt_ms, value=fmt_value,
                        change=fmt_change, change_class=change_class, time=fmt_time)
     env.globals.update(bar_width=bar_width, tables_in=tables_in)
     return env
