@@ -25,6 +25,8 @@ MUTED = "#8b93a1"
 # the reader's browser draws them with the first face it has; the two should agree
 FONT = "'Helvetica Neue', Helvetica, Arial, 'Liberation Sans', sans-serif"
 WIDE, HALF, HEIGHT = 880, 400, 170
+#: axis labels 1.5k, 20M ... and a plain 0 (d3's '~s' writes '0k' on some scales)
+SI = "datum.value == 0 ? '0' : format(datum.value, '~s')"
 #: series colours: visitors, pageviews, humans, bots, bytes
 BLUE, VIOLET, TEAL, AMBER, GREY = "#3b82f6", "#8b5cf6", "#14b8a6", "#f59e0b", "#94a3b8"
 STATUS_COLOURS = {"2xx": "#22c55e", "3xx": "#3b82f6", "4xx": "#f59e0b", "5xx": "#ef4444"}
@@ -114,7 +116,7 @@ def visitors_spec(daily: list[dict], visitor_days: bool) -> dict[str, Any]:
         "encoding": {
             "x": _day_axis(),
             "y": {"field": "value", "type": "quantitative", "title": None,
-                  "axis": {"format": "~s", "tickCount": 5}},
+                  "axis": {"labelExpr": SI, "tickCount": 5}},
             "color": {"field": "measure", "type": "nominal", "title": None,
                       "scale": {"domain": list(label.values()), "range": [BLUE, TEAL, VIOLET]}},
         },
@@ -138,7 +140,7 @@ def hits_spec(daily: list[dict]) -> dict[str, Any]:
         "encoding": {
             "x": _day_axis(),
             "y": {"field": "hits", "type": "quantitative", "stack": "zero", "title": None,
-                  "axis": {"format": "~s", "tickCount": 5}},
+                  "axis": {"labelExpr": SI, "tickCount": 5}},
             "color": {"field": "who", "type": "nominal", "title": None,
                       "scale": {"domain": ["Humans", "Bots"], "range": [TEAL, AMBER]}},
             "order": {"field": "who", "sort": "descending"},
@@ -158,7 +160,7 @@ def bytes_spec(daily: list[dict]) -> dict[str, Any]:
         "encoding": {
             "x": _day_axis(),
             "y": {"field": "bytes", "type": "quantitative", "title": None,
-                  "axis": {"tickCount": 5, "labelExpr": "format(datum.value, '~s') + 'B'"}},
+                  "axis": {"tickCount": 5, "labelExpr": SI + " + 'B'"}},
         },
     }
 
@@ -240,7 +242,7 @@ def pages_spec(pages: list[dict], top: int = 10) -> dict[str, Any]:
             "y": {"field": "path", "type": "nominal", "title": None, "sort": "-x",
                   "axis": {"labelLimit": 260, "domain": False, "ticks": False}},
             "x": {"field": "pageviews", "type": "quantitative", "title": None,
-                  "axis": {"format": "~s", "tickCount": 4}},
+                  "axis": {"labelExpr": SI, "tickCount": 4}},
         },
     }
 

@@ -150,7 +150,9 @@ def snapshot_tables(cur: duckdb.DuckDBPyConnection) -> set[str]:
 def snapshot_meta(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     if "snapshot_meta" not in snapshot_tables(cur):
         return {}
-    return views._rows(cur, "select * from snapshot_meta", {})[0]
+    meta = views.fetch_dicts(cur, "select * from snapshot_meta", {})[0]
+    meta["policy"] = json.loads(meta["policy"]) if meta.get("policy") else None
+    return meta
 
 
 # --------------------------------------------------------------------------- rows
@@ -188,7 +190,7 @@ def table_rows(cur: duckdb.DuckDBPyConnection, table: str, start: dt.date | None
     total = cur.execute(f"select count(*) from {table} {where}", params).fetchall()[0][0]
     order = "order by sequence desc" if table == LEDGER_TABLE and _has_column(
         cur, table, "sequence") else "order by all"
-    rows = views._rows(cur, f"select * from {table} {where} {order} limit $limit offset $offset",
+    rows = views.fetch_dicts(cur, f"select * from {table} {where} {order} limit $limit offset $offset",
                        {**params, "limit": limit, "offset": offset})
     return total, rows
 
@@ -523,6 +525,8 @@ def run(cfg: Config, *, host: str = "127.0.0.1", port: int = 8080,
 
     allowed = LOOPBACK_HOSTS if is_loopback(host) else ["*"]
     app = create_app(cfg, allowed_hosts=allowed)
+    from .charts import render_svg  # start vl-convert's JavaScript engine before the
+    render_svg({"mark": "point", "data": {"values": []}})  # first page is asked for
     if not snapshot_path(cfg.data_dir).exists():
         echo("No published statistics yet: run `weblog aggregate` (or `weblog publish`); "
              "the dashboard picks them up without a restart.")

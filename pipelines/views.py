@@ -44,7 +44,7 @@ class Period:
         return self.start.isoformat() if self.days == 1 else f"{self.start} – {self.end}"
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> list[dict]:
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> list[dict]:
     # DuckDB refuses named parameters a statement does not use: bind the ones it does
     cur = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
     names = [d[0] for d in cur.description]
@@ -105,7 +105,7 @@ KPIS: tuple[tuple[str, str, str, str | None], ...] = (
 
 
 def _totals(con: duckdb.DuckDBPyConnection, p: dict) -> dict[str, Any]:
-    row = _rows(con, f"""
+    row = fetch_dicts(con, f"""
         select count(distinct day) as days, sum(hits) as hits, sum(pageviews) as pageviews,
                sum(visitors) as visitors, sum(human_visitors) as human_visitors,
                sum(bytes) as bytes, sum(bot_hits) as bot_hits, sum(status_4xx) as status_4xx,
@@ -147,7 +147,7 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, vhost: str | None) 
 
 def daily_series(con: duckdb.DuckDBPyConnection, period: Period, vhost: str | None) -> list[dict]:
     """One row per day of the period (days without statistics hold NULLs)."""
-    return _rows(con, f"""
+    return fetch_dicts(con, f"""
         with days as (
             select unnest(generate_series($start::date, $end::date, interval 1 day))::date as day
         ),
@@ -166,7 +166,7 @@ def daily_series(con: duckdb.DuckDBPyConnection, period: Period, vhost: str | No
 
 def weekly_hours(con: duckdb.DuckDBPyConnection, period: Period, vhost: str | None) -> list[dict]:
     """Average hits per hour of day (site time) and weekday, over the days with statistics."""
-    return _rows(con, f"""
+    return fetch_dicts(con, f"""
         with days as (
             select distinct day from daily_traffic where {_FILTER}
         ),
@@ -268,7 +268,7 @@ def breakdowns(con: duckdb.DuckDBPyConnection, period: Period, vhost: str | None
             from daily_bots where {_FILTER} group by all
             order by hits desc, bot_name limit $top""",
     }
-    return {name: _rows(con, sql, p) for name, sql in q.items()}
+    return {name: fetch_dicts(con, sql, p) for name, sql in q.items()}
 
 
 def collect(con: duckdb.DuckDBPyConnection, period: Period, vhost: str | None = None,

@@ -2,7 +2,6 @@
 table present, nothing fetched, and log values shown as text."""
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
@@ -80,26 +79,6 @@ def test_headline_figures_are_the_tables_sums(report_html, views_warehouse):
     assert card.group(1) == f"{hits:,}"
     card = re.search(r'data-kpi="pageviews">.*?class="value">([^<]+)<', report_html, re.S)
     assert card.group(1) == f"{pageviews:,}"
-
-
-def test_change_against_the_previous_period(views_warehouse):
-    cfg, _ = views_warehouse
-    con = warehouse.connect(cfg.data_dir, read_only=True)
-    try:
-        head = views.headline(con, views.Period(D3, D3), None)
-        ((h2,),), ((h3,),) = (con.execute("select sum(hits) from daily_traffic where day = ?",
-                                    [d]).fetchall() for d in (D2, D3))
-        first = views.headline(con, views.Period(D1, D1), None)
-    finally:
-        con.close()
-    assert head["previous_period"] == views.Period(D2, D2)
-    hits = next(c for c in head["cards"] if c["key"] == "hits")
-    assert (hits["value"], hits["previous"]) == (h3, h2)
-    assert hits["change"] == pytest.approx((h3 - h2) / h2)
-    # the day before the first day has no statistics: no change, not a change from zero
-    assert all(c["change"] is None and c["previous"] is None for c in first["cards"])
-    html = render(cfg, D1, D1)
-    assert "no previous data" in html and "(no statistics)" in html
 
 
 def test_footer_states_the_policy_and_when(report_html, views_warehouse):
@@ -214,17 +193,3 @@ def test_command_without_statistics(tmp_path):
     warehouse.connect(cfg.data_dir).close()
     result = run(cfg)
     assert result.exit_code == 2 and "run `weblog aggregate` first" in result.output
-
-
-def test_default_period_is_the_last_30_days_with_statistics(views_warehouse):
-    cfg, _ = views_warehouse
-    con = warehouse.connect(cfg.data_dir, read_only=True)
-    try:
-        assert views.resolve_period(con, None, None) == views.Period(D1, D3)
-        assert views.resolve_period(con, None, None, default_days=2) == views.Period(D2, D3)
-        assert views.resolve_period(con, D2, None) == views.Period(D2, D3)
-        assert views.resolve_period(con, None, D1) == views.Period(D1, D1)
-        later = D3 + dt.timedelta(days=40)
-        assert views.resolve_period(con, later, later) == views.Period(later, later)
-    finally:
-        con.close()
