@@ -2,6 +2,7 @@
 published snapshot with bound parameters, allow-listed tables and strict headers."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import re
 import subprocess
@@ -259,7 +260,10 @@ def asgi_get(asgi_app, path: str) -> tuple[int, bytes]:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    anyio.run(asgi_app, scope, receive, send)
+    # in a thread of its own: Playwright's sync API (test_browser.py, maybe earlier in this
+    # worker) keeps an event loop running in the main thread
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, asgi_app, scope, receive, send).result()
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
