@@ -88,12 +88,16 @@ def render_svg(spec: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- specs
 
-def _day_axis() -> dict[str, Any]:
+#: more days than this: no tick per day and no point per value, they would form a comb
+DENSE_DAYS = 31
+
+
+def _day_axis(days: int = 0) -> dict[str, Any]:
     """Days (ISO dates) as an ordered band/point scale labelled 'Nov 3': bars and points
     line up with their label, and a long range thins its labels instead of overlapping."""
     return {"field": "day", "type": "ordinal", "sort": None, "title": None,
             "axis": {"labelAngle": 0, "labelOverlap": "greedy", "grid": False,
-                     "labelSeparation": 6,
+                     "labelSeparation": 6, "ticks": days <= DENSE_DAYS,
                      "labelExpr": "utcFormat(toDate(datum.value), '%b %-d')"}}
 
 
@@ -111,10 +115,10 @@ def visitors_spec(daily: list[dict], visitor_days: bool) -> dict[str, Any]:
         "description": "Visitors, human visitors and pageviews per day",
         "width": WIDE, "height": HEIGHT,
         "data": {"values": values},
-        "mark": {"type": "line", "point": {"size": 28}, "strokeWidth": 2,
-                 "interpolate": "monotone"},
+        "mark": {"type": "line", "point": {"size": 28} if len(daily) <= DENSE_DAYS else False,
+                 "strokeWidth": 2, "interpolate": "monotone"},
         "encoding": {
-            "x": _day_axis(),
+            "x": _day_axis(len(daily)),
             "y": {"field": "value", "type": "quantitative", "title": None,
                   "axis": {"labelExpr": SI, "tickCount": 5}},
             "color": {"field": "measure", "type": "nominal", "title": None,
@@ -138,7 +142,7 @@ def hits_spec(daily: list[dict]) -> dict[str, Any]:
         "data": {"values": values},
         "mark": {"type": "bar"},
         "encoding": {
-            "x": _day_axis(),
+            "x": _day_axis(len(daily)),
             "y": {"field": "hits", "type": "quantitative", "stack": "zero", "title": None,
                   "axis": {"labelExpr": SI, "tickCount": 5}},
             "color": {"field": "who", "type": "nominal", "title": None,
@@ -158,7 +162,7 @@ def bytes_spec(daily: list[dict]) -> dict[str, Any]:
         "mark": {"type": "area", "line": {"color": VIOLET, "strokeWidth": 2},
                  "color": VIOLET, "opacity": 0.25, "interpolate": "monotone"},
         "encoding": {
-            "x": _day_axis(),
+            "x": _day_axis(len(daily)),
             "y": {"field": "bytes", "type": "quantitative", "title": None,
                   "axis": {"tickCount": 5, "labelExpr": SI + " + 'B'"}},
         },
@@ -199,7 +203,7 @@ def status_spec(daily: list[dict]) -> dict[str, Any]:
         "data": {"values": values},
         "mark": {"type": "bar", "cornerRadiusEnd": 0},
         "encoding": {
-            "x": _day_axis(),
+            "x": _day_axis(len(daily)),
             "y": {"field": "hits", "type": "quantitative", "stack": "normalize", "title": None,
                   "axis": {"format": "%", "tickCount": 5}},
             "color": {"field": "class", "type": "nominal", "title": None,

@@ -9,9 +9,9 @@ the report and the dashboard render the same list with the same macro.
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
-import base64
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,8 @@ def _c(key: str, label: str, kind: str = "text", bar: bool = False) -> Column:
 
 
 TABLES: tuple[Table, ...] = (
-    Table("pages", "Top pages", (_c("path", "page", "path"), _c("pageviews", "pageviews", "int", True),
+    Table("pages", "Top pages", (_c("path", "page", "path"),
+                                 _c("pageviews", "pageviews", "int", True),
                                  _c("visitors", "visitors", "int"), _c("hits", "hits", "int"),
                                  _c("bytes", "bytes", "bytes")),
           "Pages only (no assets), by pageviews.", "pages"),
@@ -175,7 +176,8 @@ TABLES: tuple[Table, ...] = (
     Table("networks", "Networks", (_c("network", "network"), _c("name", "name"),
                                    _c("visitors", "visitors", "int", True)),
           "Autonomous systems, or the registered domain of clients logged by name.", "audience"),
-    Table("browsers", "Browsers", (_c("browser", "browser"), _c("visitors", "visitors", "int", True),
+    Table("browsers", "Browsers", (_c("browser", "browser"),
+                                   _c("visitors", "visitors", "int", True),
                                    _c("pageviews", "pageviews", "int")),
           "Human visitors.", "technology"),
     Table("systems", "Operating systems", (_c("os", "system"),
@@ -215,12 +217,14 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(basename=lambda p: Path(str(p)).name, num=fmt_int, bytes=fmt_bytes, pct=fmt_pct, ms=fmt_ms, value=fmt_value,
+    env.filters.update(basename=lambda p: Path(str(p)).name, num=fmt_int, bytes=fmt_bytes,
+                       pct=fmt_pct, ms=fmt_ms, value=fmt_value,
                        change=fmt_change, change_class=change_class, time=fmt_time)
     env.globals.update(bar_width=bar_width, tables_in=tables_in)
     return env
 
 
-def svg(markup: str) -> Markup:
-    """Chart SVG (from pipelines.charts.render_svg, already checked) as template markup."""
+def trusted(markup: str) -> Markup:
+    """Markup of our own, inserted unescaped: the stylesheet, and chart SVG that
+    pipelines.charts.checked_svg passed. Never a value from a log."""
     return Markup(markup)

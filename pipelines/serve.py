@@ -190,8 +190,9 @@ def table_rows(cur: duckdb.DuckDBPyConnection, table: str, start: dt.date | None
     total = cur.execute(f"select count(*) from {table} {where}", params).fetchall()[0][0]
     order = "order by sequence desc" if table == LEDGER_TABLE and _has_column(
         cur, table, "sequence") else "order by all"
-    rows = views.fetch_dicts(cur, f"select * from {table} {where} {order} limit $limit offset $offset",
-                       {**params, "limit": limit, "offset": offset})
+    rows = views.fetch_dicts(
+        cur, f"select * from {table} {where} {order} limit $limit offset $offset",
+        {**params, "limit": limit, "offset": offset})
     return total, rows
 
 
@@ -272,13 +273,13 @@ def _parse_day(value: str | None, name: str) -> dt.date | None:
 
 def presets(first: dt.date, last: dt.date, vhost: str | None) -> list[dict[str, str]]:
     """Quick ranges ending on the last day with statistics."""
+    site = {"vhost": vhost} if vhost else {}
     out = []
-    for label, days in (("Last 7 days", 7), ("Last 30 days", 30), ("Last 90 days", 90)):
-        start = max(first, last - dt.timedelta(days=days - 1))
+    for label, days in (("Last 7 days", 7), ("Last 30 days", 30), ("Last 90 days", 90),
+                        ("Everything", None)):
+        start = first if days is None else max(first, last - dt.timedelta(days=days - 1))
         out.append({"label": label, "url": "/?" + urlencode(
-            {"from": start.isoformat(), "to": last.isoformat(), **({"vhost": vhost} if vhost else {})})})
-    out.append({"label": "Everything", "url": "/?" + urlencode(
-        {"from": first.isoformat(), "to": last.isoformat(), **({"vhost": vhost} if vhost else {})})})
+            {"from": start.isoformat(), "to": last.isoformat(), **site})})
     return out
 
 
