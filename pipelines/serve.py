@@ -256,8 +256,24 @@ def api_endpoints(spec: dict[str, Any]) -> list[dict[str, Any]]:
                                "meaning": meaning.strip()})
             out.append({"method": method.upper(), "path": path,
                         "description": op.get("description") or op.get("summary", ""),
-                        "params": params})
+                        "params": params, "columns": _row_columns(spec, op)})
     return out
+
+
+def _schema(spec: dict[str, Any], ref: str | None) -> dict[str, Any]:
+    if not ref or not ref.startswith("#/components/schemas/"):
+        return {}
+    return spec.get("components", {}).get("schemas", {}).get(ref.rsplit("/", 1)[1], {})
+
+
+def _row_columns(spec: dict[str, Any], op: dict[str, Any]) -> list[dict[str, str]]:
+    """'name: type' of the rows an endpoint returns, from its response model."""
+    content = op.get("responses", {}).get("200", {}).get("content", {})
+    page = _schema(spec, content.get("application/json", {}).get("schema", {}).get("$ref"))
+    row = _schema(spec, page.get("properties", {}).get("rows", {}).get("items", {}).get("$ref"))
+    required = set(row.get("required", []))
+    return [{"name": name, "type": _type(prop) + ("" if name in required else " or null")}
+            for name, prop in row.get("properties", {}).items()]
 
 
 # --------------------------------------------------------------------------- app
@@ -412,8 +428,8 @@ def create_app(cfg: Config, *, allowed_hosts: list[str] | None = None) -> FastAP
 
     def add_table_route(table: str) -> None:
         summary = f"Rows of {table}"
-        doc = (f"Rows of the statistics table `{table}` (see the README's Statistics "
-               "section for its grain and columns), ordered, paged with limit/offset.")
+        doc = (f"Rows of the statistics table {table} (its grain and columns: the README's "
+               "Statistics section), ordered, paged with limit and offset.")
 
         if table == "stats_days":
             def endpoint(start: dt.date | None = Query(None, alias="from",

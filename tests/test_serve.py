@@ -136,7 +136,12 @@ def test_openapi_and_offline_docs(app):
     assert shown == paths
     assert "<script" not in docs.text and "cdn" not in docs.text.lower()
     assert app.get("/redoc").status_code == 404
-    assert api_endpoints(spec)[0]["params"]  # parameters are listed
+    traffic = next(e for e in api_endpoints(spec) if e["path"] == "/api/v1/daily_traffic")
+    assert [p["name"] for p in traffic["params"]] == ["from", "to", "vhost", "limit", "offset"]
+    columns = {c["name"]: c["type"] for c in traffic["columns"]}
+    assert columns["day"] == "string (date)" and columns["hits"] == "integer"
+    assert columns["avg_time_served_ms"] == "number or null"
+    assert "avg_time_served_ms" in docs.text
 
 
 # --------------------------------------------------------------------------- pages
