@@ -278,7 +278,8 @@ def detail_days(con: duckdb.DuckDBPyConnection, start: dt.date | None,
 def run_aggregate(cfg: Config, *, start: dt.date | None = None, end: dt.date | None = None,
                   as_of: dt.date | None = None) -> AggregateResult:
     """`weblog aggregate`: under the data-dir lock, recompute the days needing statistics,
-    or every DETAIL day in [start, end] when a bound is given."""
+    or every DETAIL day in [start, end] when a bound is given; then publish the snapshot
+    the dashboard reads."""
     if start and end and start > end:
         raise InputError(f"--from {start} is after --to {end}.")
     with data_dir_lock(cfg.data_dir, what="aggregate"):
@@ -286,7 +287,11 @@ def run_aggregate(cfg: Config, *, start: dt.date | None = None, end: dt.date | N
         con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
         try:
             days = detail_days(con, start, end) if (start or end) else None
-            return aggregate_days(con, cfg, days, as_of=as_of)
+            result = aggregate_days(con, cfg, days, as_of=as_of)
+            # the dashboard reads a published copy, never the warehouse (pipelines.publish)
+            from .publish import publish
+            publish(cfg, con)
+            return result
         finally:
             con.close()
 

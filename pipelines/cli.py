@@ -431,6 +431,67 @@ def export_cmd(ctx: click.Context, table: str, start: dt.date | None, end: dt.da
     click.echo(f"Wrote {n:,} row(s) of {table} to {path} ({fmt}).", err=True)
 
 
+# --------------------------------------------------------------------------- views
+
+@cli.command()
+@_date_option("--from", "start", "First day (default: 30 days before --to, at most back "
+              "to the first day with statistics).")
+@_date_option("--to", "end", "Last day (default: the last day with statistics).")
+@click.option("--vhost", metavar="NAME", help="Only this virtual host; default: all, summed.")
+@click.option("-o", "--output", "output", metavar="FILE",
+              help="HTML file to write; default DATA_DIR/reports/report-FROM-TO.html.")
+@click.pass_context
+def report(ctx: click.Context, start: dt.date | None, end: dt.date | None, vhost: str | None,
+           output: str | None) -> None:
+    """Write a self-contained HTML report of a period: headline figures against the
+    previous period, charts (daily traffic, hour x weekday, status mix, channels, pages)
+    and tables (pages, broken links, 404s, 5xx, referrers, countries, networks, browsers,
+    bots). The file works offline and fetches nothing. Prints the file's path.
+    """
+    from .report import write_report
+
+    cfg = get_config(ctx)
+    result = write_report(cfg, start=start, end=end, vhost=vhost,
+                          output=Path(output) if output else None)
+    click.echo(str(result.path))
+    log.info("report of %s written in %.1f s", result.period.label(), result.seconds)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback by default: the dashboard has no login).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
+              help="TCP port.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the dashboard, the JSON API (/api/v1/<table>, described at /docs and
+    /openapi.json) and the audit page.
+
+    Reads only the published statistics snapshot (DATA_DIR/published/stats.duckdb, written
+    by `weblog aggregate` and `weblog publish`), never the warehouse, so it keeps answering
+    while a nightly run writes.
+    """
+    from .serve import run
+
+    cfg = get_config(ctx)
+    run(cfg, host=host, port=port, echo=click.echo)
+
+
+@cli.command()
+@click.pass_context
+def publish(ctx: click.Context) -> None:
+    """Copy the statistics tables (and the purge ledger) into the snapshot the dashboard
+    reads, DATA_DIR/published/stats.duckdb, replaced atomically. `weblog aggregate` does
+    this after every run; use it after changing statistics some other way.
+    """
+    from .publish import publish as publish_snapshot
+
+    cfg = get_config(ctx)
+    result = publish_snapshot(cfg)
+    click.echo(f"Published {sum(result.rows.values()):,} row(s) of {len(result.rows)} "
+               f"table(s) to {result.path}.")
+
+
 # --------------------------------------------------------------------------- demo
 
 @cli.command()

@@ -79,3 +79,27 @@ def stats_copy(stats_warehouse, tmp_path):
     shutil.copytree(cfg.data_dir, data, symlinks=True,
                     ignore=shutil.ignore_patterns(".weblog.lock"))
     return dataclasses.replace(cfg, data_dir=data), lines
+
+
+# --------------------------------------------------------------------------- views
+
+@pytest.fixture(scope="session")
+def views_warehouse(tmp_path_factory):
+    """(config, log lines) of the statistics fixture plus hostile lines
+    (tests/views_fixture.py), aggregated and published. Read it only."""
+    from views_fixture import build_views_warehouse
+
+    return build_views_warehouse(tmp_path_factory.mktemp("views"))
+
+
+@pytest.fixture
+def views_copy(views_warehouse, tmp_path):
+    """A private copy of the views fixture's data directory: (config, log lines)."""
+    import dataclasses
+    import shutil
+
+    cfg, lines = views_warehouse
+    data = tmp_path / "data"
+    shutil.copytree(cfg.data_dir, data, symlinks=True,
+                    ignore=shutil.ignore_patterns(".weblog.lock"))
+    return dataclasses.replace(cfg, data_dir=data), lines

@@ -1,0 +1,266 @@
+"""Charts of the report and the dashboard: Vega-Lite specs rendered to static SVG.
+
+vl-convert renders each spec (Vega-Lite, JavaScript inside a Deno runtime of the wheel,
+no network) to an SVG string that the templates embed inline. Not HTML: Altair's and
+vl-convert's HTML output put the data inside a <script> element unescaped, so a path or
+user agent holding '</script><script>...' would run in the reader's browser. In SVG,
+vl-convert writes every label as escaped <text>; `checked_svg` still parses each chart
+and refuses anything but plain drawing elements (no script, no event handler, no link,
+no foreignObject, no style), so an escaping bug upstream cannot become script here.
+
+Colours: axis text and grid lines use one mid grey that reads on a light and on a dark
+page, and the background is transparent, so one SVG serves both colour schemes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from .errors import WeblogError
+from .views import WEEKDAYS
+
+MUTED = "#8b93a1"
+# Arial-metric faces first: vl-convert measures labels with the first face it finds, and
+# the reader's browser draws them with the first face it has; the two should agree
+FONT = "'Helvetica Neue', Helvetica, Arial, 'Liberation Sans', sans-serif"
+WIDE, HALF, HEIGHT = 880, 400, 170
+#: axis labels 1.5k, 20M ... and a plain 0 (d3's '~s' writes '0k' on some scales)
+SI = "datum.value == 0 ? '0' : format(datum.value, '~s')"
+#: series colours: visitors, pageviews, humans, bots, bytes
+BLUE, VIOLET, TEAL, AMBER, GREY = "#3b82f6", "#8b5cf6", "#14b8a6", "#f59e0b", "#94a3b8"
+STATUS_COLOURS = {"2xx": "#22c55e", "3xx": "#3b82f6", "4xx": "#f59e0b", "5xx": "#ef4444"}
+CHANNEL_COLOURS = {"internal": "#94a3b8", "direct": "#3b82f6", "search": "#22c55e",
+                   "social": "#ec4899", "external": "#f59e0b"}
+
+CONFIG: dict[str, Any] = {
+    "background": None,
+    "font": FONT,
+    "view": {"stroke": None},
+    "axis": {"labelColor": MUTED, "titleColor": MUTED, "gridColor": MUTED, "gridOpacity": 0.18,
+             "domainColor": MUTED, "domainOpacity": 0.5, "tickColor": MUTED, "tickOpacity": 0.5,
+             "labelFontSize": 11, "titleFontSize": 11, "titleFontWeight": "normal",
+             "labelPadding": 4},
+    "legend": {"labelColor": MUTED, "titleColor": MUTED, "labelFontSize": 11,
+               "titleFontSize": 11, "orient": "top", "direction": "horizontal",
+               "symbolSize": 80},
+    "title": {"color": MUTED},
+    "bar": {"cornerRadiusEnd": 2},
+}
+
+_SVG = "{http://www.w3.org/2000/svg}"
+#: drawing elements vl-convert emits; anything else (script, foreignObject, a, image,
+#: use, animate, style ...) is refused
+ALLOWED_TAGS = {f"{_SVG}{t}" for t in (
+    "svg", "g", "path", "rect", "line", "text", "tspan", "circle", "ellipse", "polygon",
+    "polyline", "defs", "clipPath", "linearGradient", "radialGradient", "stop", "title",
+    "desc")}
+_REFUSED_ATTRIBUTES = {"style", "href", "{http://www.w3.org/1999/xlink}href", "src"}
+
+
+class ChartError(WeblogError):
+    """A rendered chart held something other than plain SVG drawing."""
+
+
+def checked_svg(svg: str) -> str:
+    """The SVG unchanged when it only draws; ChartError otherwise."""
+    try:
+        root = ET.fromstring(svg)
+    except ET.ParseError:
+        raise ChartError("A chart did not render to well-formed SVG.") from None
+    for element in root.iter():
+        if element.tag not in ALLOWED_TAGS:
+            raise ChartError(f"A chart holds a <{element.tag.split('}')[-1]}> element.")
+        for name in element.attrib:
+            if name.lower().startswith("on") or name in _REFUSED_ATTRIBUTES:
+                raise ChartError(f"A chart holds a {name!r} attribute.")
+    return svg
+
+
+def render_svg(spec: dict[str, Any]) -> str:
+    """Render a Vega-Lite spec to checked SVG markup."""
+    import vl_convert
+
+    full = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "config": CONFIG,
+            **spec}
+    return checked_svg(vl_convert.vegalite_to_svg(full))
+
+
+# --------------------------------------------------------------------------- specs
+
+#: more days than this: no tick per day and no point per value, they would form a comb
+DENSE_DAYS = 31
+
+
+def _day_axis(days: int = 0) -> dict[str, Any]:
+    """Days (ISO dates) as an ordered band/point scale labelled 'Nov 3': bars and points
+    line up with their label, and a long range thins its labels instead of overlapping."""
+    return {"field": "day", "type": "ordinal", "sort": None, "title": None,
+            "axis": {"labelAngle": 0, "labelOverlap": "greedy", "grid": False,
+                     "labelSeparation": 6, "ticks": days <= DENSE_DAYS,
+                     "labelExpr": "utcFormat(toDate(datum.value), '%b %-d')"}}
+
+
+def _label(day: dt.date) -> str:
+    return day.isoformat()
+
+
+def visitors_spec(daily: list[dict], visitor_days: bool) -> dict[str, Any]:
+    """Visitors, human visitors and pageviews per day (lines)."""
+    label = {"visitors": "Visitors", "human_visitors": "Human visitors",
+             "pageviews": "Pageviews"}
+    values = [{"day": _label(r["day"]), "measure": label[k], "value": r[k]}
+              for r in daily for k in label]
+    return {
+        "description": "Visitors, human visitors and pageviews per day",
+        "width": WIDE, "height": HEIGHT,
+        "data": {"values": values},
+        "mark": {"type": "line", "point": {"size": 28} if len(daily) <= DENSE_DAYS else False,
+                 "strokeWidth": 2, "interpolate": "monotone"},
+        "encoding": {
+            "x": _day_axis(len(daily)),
+            "y": {"field": "value", "type": "quantitative", "title": None,
+                  "axis": {"labelExpr": SI, "tickCount": 5}},
+            "color": {"field": "measure", "type": "nominal", "title": None,
+                      "scale": {"domain": list(label.values()), "range": [BLUE, TEAL, VIOLET]}},
+        },
+    }
+
+
+def hits_spec(daily: list[dict]) -> dict[str, Any]:
+    """Hits per day, humans and bots stacked."""
+    values = []
+    for r in daily:
+        if r["hits"] is None:
+            continue
+        values.append({"day": _label(r["day"]), "who": "Humans",
+                       "hits": r["hits"] - r["bot_hits"]})
+        values.append({"day": _label(r["day"]), "who": "Bots", "hits": r["bot_hits"]})
+    return {
+        "description": "Hits per day by humans and bots",
+        "width": HALF, "height": HEIGHT,
+        "data": {"values": values},
+        "mark": {"type": "bar"},
+        "encoding": {
+            "x": _day_axis(len(daily)),
+            "y": {"field": "hits", "type": "quantitative", "stack": "zero", "title": None,
+                  "axis": {"labelExpr": SI, "tickCount": 5}},
+            "color": {"field": "who", "type": "nominal", "title": None,
+                      "scale": {"domain": ["Humans", "Bots"], "range": [TEAL, AMBER]}},
+            "order": {"field": "who", "sort": "descending"},
+        },
+    }
+
+
+def bytes_spec(daily: list[dict]) -> dict[str, Any]:
+    """Bytes sent per day (area)."""
+    values = [{"day": _label(r["day"]), "bytes": r["bytes"]} for r in daily]
+    return {
+        "description": "Bytes sent per day",
+        "width": HALF, "height": HEIGHT,
+        "data": {"values": values},
+        "mark": {"type": "area", "line": {"color": VIOLET, "strokeWidth": 2},
+                 "color": VIOLET, "opacity": 0.25, "interpolate": "monotone"},
+        "encoding": {
+            "x": _day_axis(len(daily)),
+            "y": {"field": "bytes", "type": "quantitative", "title": None,
+                  "axis": {"tickCount": 5, "labelExpr": SI + " + 'B'"}},
+        },
+    }
+
+
+def heatmap_spec(hours: list[dict]) -> dict[str, Any]:
+    """Average hits per hour of day (site time) and weekday."""
+    values = [{"weekday": WEEKDAYS[r["weekday"]], "hour": r["hour"],
+               "hits": round(float(r["avg_hits"]), 1)} for r in hours]
+    return {
+        "description": "Average hits per hour of day and weekday",
+        "width": WIDE, "height": 7 * 24,
+        "data": {"values": values},
+        "mark": {"type": "rect", "cornerRadius": 3, "stroke": None},
+        "encoding": {
+            "x": {"field": "hour", "type": "ordinal", "title": "hour of day (site time)",
+                  "axis": {"labelAngle": 0, "grid": False, "domain": False, "ticks": False}},
+            "y": {"field": "weekday", "type": "ordinal", "title": None, "sort": list(WEEKDAYS),
+                  "scale": {"domain": list(WEEKDAYS)},
+                  "axis": {"grid": False, "domain": False, "ticks": False}},
+            "color": {"field": "hits", "type": "quantitative", "title": None,
+                      "scale": {"scheme": "tealblues", "zero": True},
+                      "legend": {"orient": "right", "direction": "vertical",
+                                 "gradientLength": 120}},
+        },
+        "config": {**CONFIG, "scale": {"bandPaddingInner": 0.12}},
+    }
+
+
+def status_spec(daily: list[dict]) -> dict[str, Any]:
+    """Share of each status class per day (normalised stacked bars)."""
+    values = [{"day": _label(r["day"]), "class": c, "hits": r[f"status_{c}"]}
+              for r in daily if r["hits"] is not None for c in STATUS_COLOURS]
+    return {
+        "description": "Share of hits per status class and day",
+        "width": HALF, "height": HEIGHT,
+        "data": {"values": values},
+        "mark": {"type": "bar", "cornerRadiusEnd": 0},
+        "encoding": {
+            "x": _day_axis(len(daily)),
+            "y": {"field": "hits", "type": "quantitative", "stack": "normalize", "title": None,
+                  "axis": {"format": "%", "tickCount": 5}},
+            "color": {"field": "class", "type": "nominal", "title": None,
+                      "scale": {"domain": list(STATUS_COLOURS),
+                                "range": list(STATUS_COLOURS.values())}},
+            "order": {"field": "class", "sort": "descending"},
+        },
+    }
+
+
+def channels_spec(channels: list[dict]) -> dict[str, Any]:
+    """Pageviews by referrer class (donut)."""
+    values = [{"channel": r["referrer_class"], "pageviews": r["pageviews"]} for r in channels]
+    known = [c for c in CHANNEL_COLOURS if any(v["channel"] == c for v in values)]
+    return {
+        "description": "Pageviews by channel",
+        "width": HALF - 120, "height": HEIGHT,
+        "data": {"values": values},
+        "mark": {"type": "arc", "innerRadius": 48, "outerRadius": 82, "padAngle": 0.01},
+        "encoding": {
+            "theta": {"field": "pageviews", "type": "quantitative", "stack": True},
+            "color": {"field": "channel", "type": "nominal", "title": None,
+                      "scale": {"domain": known, "range": [CHANNEL_COLOURS[c] for c in known]},
+                      "legend": {"orient": "right", "direction": "vertical"}},
+            "order": {"field": "pageviews", "sort": "descending"},
+        },
+    }
+
+
+def pages_spec(pages: list[dict], top: int = 10) -> dict[str, Any]:
+    """Top pages by pageviews (horizontal bars; labels are paths from the logs)."""
+    values = [{"path": r["path"] if r["path"] is not None else "(none)",
+               "pageviews": r["pageviews"]} for r in pages[:top]]
+    return {
+        "description": "Top pages by pageviews",
+        "width": 520, "height": {"step": 18},
+        "data": {"values": values},
+        "mark": {"type": "bar", "color": BLUE},
+        "encoding": {
+            "y": {"field": "path", "type": "nominal", "title": None, "sort": "-x",
+                  "axis": {"labelLimit": 260, "domain": False, "ticks": False}},
+            "x": {"field": "pageviews", "type": "quantitative", "title": None,
+                  "axis": {"labelExpr": SI, "tickCount": 4}},
+        },
+    }
+
+
+def charts(data: dict[str, Any]) -> dict[str, str]:
+    """Every chart of a report or dashboard page (views.collect output) as SVG markup."""
+    daily, tables = data["daily"], data["tables"]
+    out = {
+        "visitors": visitors_spec(daily, data["visitor_days"]),
+        "hits": hits_spec(daily),
+        "bytes": bytes_spec(daily),
+        "heatmap": heatmap_spec(data["hours"]),
+        "status": status_spec(daily),
+        "channels": channels_spec(tables["channels"]),
+        "pages": pages_spec(tables["pages"]),
+    }
+    return {name: render_svg(spec) for name, spec in out.items()}

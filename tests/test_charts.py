@@ -1,0 +1,66 @@
+"""pipelines.charts: Vega-Lite rendered by vl-convert to SVG that only draws."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+import views_fixture as vf
+from pipelines import charts, views, warehouse
+
+
+def test_labels_from_logs_are_escaped_text():
+    spec = charts.pages_spec([{"path": vf.SCRIPT, "pageviews": 3},
+                              {"path": vf.IMG, "pageviews": 2},
+                              {"path": "]]>&amp;\u202e", "pageviews": 1}])
+    svg = charts.render_svg(spec)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;</text>" in svg
+    assert "&gt;&lt;img src=x onerror=alert(1)&gt;</text>" in svg
+    assert "]]&gt;&amp;amp;" in svg
+    doc = vf.assert_no_markup_injected(svg)
+    assert vf.SCRIPT in doc.text() and vf.IMG in doc.text()
+
+
+@pytest.mark.parametrize("svg, what", [
+    ('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "<script>"),
+    ('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "'onload'"),
+    ('<svg xmlns="http://www.w3.org/2000/svg"><g onclick="x()"/></svg>', "'onclick'"),
+    ('<svg xmlns="http://www.w3.org/2000/svg"><foreignObject/></svg>', "<foreignObject>"),
+    ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">'
+     '<a xlink:href="javascript:alert(1)"><text>x</text></a></svg>', "<a>"),
+    ('<svg xmlns="http://www.w3.org/2000/svg"><image href="https://example.com/x.png"/></svg>',
+     "<image>"),
+    ('<svg xmlns="http://www.w3.org/2000/svg"><rect style="fill:url(https://example.com)"/>'
+     '</svg>', "'style'"),
+    ('<svg xmlns="http://www.w3.org/2000/svg"><use href="#x"/></svg>', "<use>"),
+    ('<svg xmlns="http://www.w3.org/2000/svg"><text>unclosed</svg>', "well-formed"),
+])
+def test_anything_but_drawing_is_refused(svg, what):
+    with pytest.raises(charts.ChartError, match=re.escape(what)):
+        charts.checked_svg(svg)
+
+
+def test_plain_drawing_passes():
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><g><rect width="1" '
+           'height="2" fill="#fff"/><text>a &lt;b&gt;</text></g></svg>')
+    assert charts.checked_svg(svg) == svg
+
+
+def test_every_chart_of_a_period(views_warehouse):
+    cfg, _ = views_warehouse
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        data = views.collect(con, views.resolve_period(con, None, None))
+        empty = views.collect(con, views.Period(dt.date(2020, 1, 1), dt.date(2020, 1, 7)))
+    finally:
+        con.close()
+    out = charts.charts(data)
+    assert set(out) == {"visitors", "hits", "bytes", "heatmap", "status", "channels", "pages"}
+    for name, svg in out.items():
+        assert svg.startswith("<svg") and len(re.findall(r"<(path|rect)\b", svg)) > 5, name
+    # the heatmap has a cell per weekday and hour of the days it covers
+    assert out["heatmap"].count('aria-roledescription="rect mark"') == 3 * 24
+    # a period without statistics still draws (empty) charts instead of failing
+    for name, svg in charts.charts(empty).items():
+        assert svg.startswith("<svg"), name
