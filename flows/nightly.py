@@ -1,5 +1,9 @@
 """nightly: ingest -> aggregate the touched days -> purge -> verify -> publish.
 
+Publishing is twofold: the statistics snapshot the dashboard serves
+(DATA_DIR/published/stats.duckdb, pipelines.publish; after the purge so it carries the
+new ledger entries) and the run's receipt.
+
 The run holds the data-dir lock throughout: a second run (a slow night, a manual run)
 waits up to `prefect.lock_wait_seconds`, then fails with "Another weblog run holds ...".
 Each step is a subflow and runs even when an earlier one failed (a broken log file must
@@ -36,6 +40,16 @@ def headline(config_file: str | None, data_dir: str, day: dt.date) -> list[dict]
     cfg = load(config_file, data_dir)
     with private_errors("Reading statistics"), open_warehouse(cfg) as con:
         return plain(nightly_report.headline_stats(con, day))
+
+
+@task(**PRIVATE, **IO_RETRIES)
+def publish_snapshot(config_file: str | None, data_dir: str) -> dict:
+    """Write the statistics snapshot the dashboard reads (statistics and ledgers only)."""
+    from pipelines.publish import publish as publish_stats
+
+    cfg = load(config_file, data_dir)
+    with private_errors("Publishing the snapshot"):
+        return plain(publish_stats(cfg))
 
 
 @task(**PRIVATE, **IO_RETRIES)
@@ -80,6 +94,9 @@ def nightly(as_of: dt.date | None = None, config_file: str | None = None,
             as_of=as_of, dry_run=False, **where, return_state=True), problems) or failed
         verified = _outcome("verify", verify_retention(
             as_of=as_of, **where, return_state=True), problems) or failed
+        snapshot = publish_snapshot(**where, return_state=True)
+        if not snapshot.is_completed():
+            problems.append(f"publish: {snapshot.message}")
         stats_day = as_of - dt.timedelta(days=1)
         summary = {"as_of": as_of.isoformat(), "timezone": cfg.timezone,
                    "stats_day": stats_day.isoformat(),
