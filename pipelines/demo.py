@@ -107,9 +107,13 @@ def where_to_look(cfg: Config) -> list[str]:
     out.append("Read the statistics: `weblog stats` (the latest day), `weblog stats --day D`, "
                "`weblog export daily_traffic -o traffic.csv`." if stats else
                "Statistics: not available yet in this build (no daily_* tables).")
-    reports = sorted(p for p in (Path(cfg.data_dir) / "reports").glob("*") if p.is_file())
-    out.append(f"Report: {reports[-1]}" if reports else
-               "Report: not available yet in this build (nothing in reports/).")
+    if stats:
+        from .report import write_report
+
+        report = write_report(cfg)
+        out.append(f"Report: {report.path} (one self-contained HTML file; open it in a browser).")
+        out.append("Dashboard: `weblog serve`, then open http://127.0.0.1:8080 "
+                   "(statistics and the audit page, from the published snapshot).")
     home = prefect_home(cfg.data_dir)
     out.append(f"Run receipt: Prefect artifact 'weblog-nightly', stored in {home}. To browse "
                f"runs and artifacts: PREFECT_HOME={home} prefect server start, then open "
