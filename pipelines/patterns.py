@@ -1,19 +1,18 @@
-"""Log format registry: named presets and Apache `LogFormat` strings compiled to regexes.
+"""Regex log formats: literals and fields compiled to ≤4-group RE2 patterns.
 
 A regex format is a sequence of literal text and fields. Each field has a canonical name
 (what the parser turns it into) and a sub-pattern without capture groups. Compiling a
 format gives several anchored patterns of at most four capture groups each, because
 RE2's fast one-pass matcher stops above that (../shared/PERF-NOTES.md); the last pattern
 spans the whole line and also captures one literal as a sentinel, so "matched" is known
-without another regex pass.
+without another regex pass. Apache `LogFormat` strings (pipelines.apache) and nginx
+`log_format` strings (pipelines.nginx) compile to this; so do the load-balancer presets.
 
 Canonical field names:
-    client, remote_user, time, request, method, url, protocol, status, bytes, referrer,
-    user_agent, vhost, time_us, time_ms, time_s, forwarded_for
+    client, remote_user, time (text in the format's `time_format`), epoch, epoch_ms,
+    epoch_us (time since 1970), request, method, url, protocol, status, bytes, referrer,
+    user_agent, vhost, time_us, time_ms, time_s (time served), forwarded_for
 Fields named "skip" are matched but not captured.
-
-Adding a preset: one entry in PRESETS (an Apache LogFormat string), one sample log under
-tests/data/logs/, one test in tests/test_formats.py.
 """
 from __future__ import annotations
 
@@ -22,13 +21,15 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .errors import InputError
+from .parse import NOT_ACCESS, LogFormat, canonical_exprs, select_list, sql_str
 
 QUOTED = r'(?:[^"\\]|\\.)*'
 CANONICAL = (
-    "client", "remote_user", "time", "request", "method", "url", "protocol", "status",
-    "bytes", "referrer", "user_agent", "vhost", "time_us", "time_ms", "time_s",
-    "forwarded_for",
+    "client", "remote_user", "time", "epoch", "epoch_ms", "epoch_us", "request", "method",
+    "url", "protocol", "status", "bytes", "referrer", "user_agent", "vhost", "time_us",
+    "time_ms", "time_s", "upstream_time_s", "forwarded_for",
 )
+
 APACHE_TIME = "%d/%b/%Y:%H:%M:%S %z"
 _META = set(".^$|?*+()[]{}\\")
 
@@ -42,24 +43,56 @@ def escape(text: str) -> str:
 class Field:
     name: str
     regex: str
-    directive: str = ""
+    directive: str = ""  # what it was compiled from ('%h', '$remote_addr'), for messages
+    time_format: str = ""  # strptime format of a `time` field
 
 
 Token = str | Field
 
 
 @dataclass(frozen=True)
-class RegexFormat:
+class RegexFormat(LogFormat):
     """A line format: literals and fields, compiled into ≤4-group anchored patterns."""
 
     name: str
     tokens: tuple[Token, ...]
-    time_format: str = APACHE_TIME
+    time_format: str | tuple[str, ...] = APACHE_TIME
     description: str = ""
     source: str = ""
     trailing: bool = True  # accept extra space-separated fields after the last one
+    absolute_urls: bool = False
+    not_access: str = ""  # regex of the producer's lines that are not requests
 
     kind = "regex"
+
+    def fields_ctes(self, relation: str, timezone: str) -> str:
+        """`matched` (one regexp_extract per pattern) and `fields` (typed canonical columns)."""
+        extracts = []
+        where: dict[str, str] = {}
+        for k, (pattern, names) in enumerate(self.patterns):
+            alias = f"g{k}"
+            name_list = ", ".join(sql_str(n) for n in names)
+            extracts.append(f"regexp_extract(line, {sql_str(pattern)}, [{name_list}]) AS {alias}")
+            for n in names:
+                where[n] = f"{alias}.{n}"
+
+        cols = canonical_exprs(where, self.time_format, timezone)
+        end = where[self.sentinel]
+        reason = (f"CASE WHEN {end} = '' AND regexp_matches(line, {sql_str(self.not_access)}) "
+                  f"THEN {sql_str(NOT_ACCESS)} END" if self.not_access else "NULL::VARCHAR")
+        return f"""matched AS (
+    SELECT line_no, line, {", ".join(extracts)}
+    FROM {relation}
+),
+fields AS (
+    SELECT
+        line_no,
+        CASE WHEN {end} = '' THEN line END AS line,
+        {end} <> '' AS is_match,
+        {reason} AS reason,
+        {select_list(cols)}
+    FROM matched
+)"""
 
     @cached_property
     def captured(self) -> tuple[Field, ...]:
@@ -197,121 +230,3 @@ def _label(f: Field) -> str:
     return repr(f.name if f.name != "skip" else f.directive)
 
 
-# --------------------------------------------------------------------------- Apache
-
-_APACHE = {
-    # directive: (canonical name, unquoted regex); quoted context uses QUOTED
-    "h": ("client", r"\S+"),
-    "a": ("client", r"\S+"),
-    "l": ("skip", r"\S+"),
-    "u": ("remote_user", r"\S+"),
-    "r": ("request", r"\S+(?: \S+)*?"),
-    ">s": ("status", r"\d{1,3}|-"),
-    "s": ("status", r"\d{1,3}|-"),
-    "<s": ("status", r"\d{1,3}|-"),
-    "b": ("bytes", r"\d+|-"),
-    "B": ("bytes", r"\d+"),
-    "O": ("bytes", r"\d+|-"),
-    "I": ("skip", r"\d+|-"),
-    "S": ("skip", r"\d+|-"),
-    "v": ("vhost", r"\S+"),
-    "V": ("vhost", r"\S+"),
-    "p": ("skip", r"\d+|-"),
-    "D": ("time_us", r"\d+"),
-    "T": ("time_s", r"\d+"),
-    "{ms}T": ("time_ms", r"\d+"),
-    "{us}T": ("time_us", r"\d+"),
-    "{s}T": ("time_s", r"\d+"),
-    "m": ("method", r"[A-Za-z0-9_-]+"),
-    "H": ("protocol", r"\S+"),
-    "U": ("url", r"[^\s?]*"),
-    "q": ("skip", r"(?:\?\S*)?"),
-    "X": ("skip", r"[X+-]"),
-    "P": ("skip", r"\d+"),
-    "k": ("skip", r"\d+"),
-    "L": ("skip", r"\S+"),
-    "R": ("skip", r"\S+"),
-}
-_HEADER_FIELDS = {"referer": "referrer", "user-agent": "user_agent",
-                  "x-forwarded-for": "forwarded_for"}
-_DIRECTIVE = re.compile(r"%[<>]?(?:\{([^}]*)\})?([a-zA-Z%])")
-
-
-def _apache_field(mod: str, arg: str | None, letter: str, quoted: bool) -> Field | str:
-    key = ("{" + arg + "}" if arg is not None else "") + (mod if letter == "s" else "") + letter
-    directive = "%" + (mod if letter != "s" else "") + key if letter != "s" else "%" + key
-    if letter == "%":
-        return "%"
-    if letter in "io" and arg is not None:
-        name = _HEADER_FIELDS.get(arg.lower(), "skip") if letter == "i" else "skip"
-        return Field(name, QUOTED if quoted else r"\S+", directive)
-    if letter == "s":
-        key = mod + "s"
-    spec = _APACHE.get(key)
-    if spec is None:
-        raise InputError(f"Apache format directive {directive!r} is not supported.")
-    name, regex = spec
-    if quoted and name in ("request", "skip", "remote_user", "client"):
-        regex = QUOTED
-    return Field(name, regex, directive)
-
-
-def compile_apache(fmt: str, name: str | None = None, description: str = "") -> RegexFormat:
-    """Compile an Apache `LogFormat` string (as written in httpd.conf) into a RegexFormat."""
-    tokens: list[Token] = []
-    pos = 0
-    for m in _DIRECTIVE.finditer(fmt):
-        if m.start() > pos:
-            tokens.append(fmt[pos:m.start()])
-        text = m.group(0)
-        mod = "<" if text.startswith("%<") else (">" if text.startswith("%>") else "")
-        arg, letter = m.group(1), m.group(2)
-        before = fmt[:m.start()]
-        after = fmt[m.end():]
-        quoted = before.endswith('"') and after.startswith('"')
-        if letter == "t":
-            if arg is not None:
-                raise InputError(f"Apache format directive '%{{{arg}}}t' is not supported yet.")
-            tokens += ["[", Field("time", r"[^\]]+", "%t"), "]"]
-        else:
-            tok = _apache_field(mod, arg, letter, quoted)
-            tokens.append(tok)
-        pos = m.end()
-    if pos < len(fmt):
-        tokens.append(fmt[pos:])
-    if "%" in "".join(t for t in tokens if isinstance(t, str) and t != "%"):
-        raise InputError(f"Apache format {fmt!r} has a '%' that is not a known directive.")
-    merged: list[Token] = []
-    for tok in tokens:  # join adjacent literals
-        if isinstance(tok, str) and merged and isinstance(merged[-1], str):
-            merged[-1] += tok
-        else:
-            merged.append(tok)
-    names = [t.name for t in merged if isinstance(t, Field)]
-    if "time" not in names:
-        raise InputError(f"Apache format {fmt!r} has no time field (%t).")
-    return RegexFormat(name or "apache", tuple(merged), APACHE_TIME, description, fmt)
-
-
-COMMON = '%h %l %u %t "%r" %>s %b'
-COMBINED = COMMON + ' "%{Referer}i" "%{User-Agent}i"'
-PRESETS: dict[str, tuple[str, str]] = {
-    # name: (Apache LogFormat, description)
-    "common": (COMMON, "NCSA common log format (Apache 'common', nginx without referrer/agent)."),
-    "combined": (COMBINED, "Apache/nginx combined: common + referrer and user agent."),
-    "vhost_combined": ("%v:%p " + COMBINED.replace("%b", "%O"),
-                       "Apache vhost_combined (Debian default): 'host:port ' + combined."),
-    "combined_D": (COMBINED + " %D", "Combined + time served in microseconds (%D)."),
-    "combined_T": (COMBINED + " %T", "Combined + time served in seconds (%T)."),
-}
-
-
-def get_format(name: str) -> RegexFormat:
-    """A preset by name, or 'apache:<LogFormat string>'."""
-    if name.startswith("apache:"):
-        return compile_apache(name[len("apache:"):], "apache-custom")
-    preset = PRESETS.get(name)
-    if preset is None:
-        known = ", ".join(PRESETS)
-        raise InputError(f"Unknown log format {name!r} (known: {known}, or 'apache:<LogFormat>').")
-    return compile_apache(preset[0], name, preset[1])

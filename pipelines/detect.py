@@ -1,0 +1,155 @@
+"""Format auto-detection: which preset reads a file's first lines.
+
+The sample is the first `SAMPLE_LINES` lines (at most `SAMPLE_BYTES` of content). A last
+line without its newline is left out when there are others (it may still be written, or
+be junk appended to the file). Every detectable preset parses the sample with the real
+parser (so detection and ingest can never disagree); blank lines, comments, W3C directives
+and Caddy's non-access records are not counted. The winner:
+
+- has the highest share of parsed lines; presets reading exactly the same lines are a tie
+  that the more specific one (earlier in PRESETS) wins - so a `host:port` prefix makes
+  `vhost_combined`, not `common_complete`;
+- must read at least `THRESHOLD` (90%) of the counted lines, or all but one of them in
+  samples of fewer than ten;
+- must not tie with a preset that reads *other* lines (a file mixing two formats).
+
+Otherwise there is no answer, and the message names the best candidates and their match
+rates, never a silent mis-parse. A sample with no log lines at all (an empty file, a W3C
+header block alone) is undecided unless it has a `#Fields:` header.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from . import lines as lines_mod
+from .errors import InputError
+from .formats import PRESETS, detectable_presets, get_format
+from .parse import NOT_ACCESS, LogFormat, parse_sql
+
+SAMPLE_LINES = 200
+SAMPLE_BYTES = 1 << 20
+THRESHOLD = 0.9
+IGNORED = ("blank line", "comment line", "W3C directive line", NOT_ACCESS)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    matched: int
+    judged: int
+    lines: frozenset[int] = field(default=frozenset(), compare=False, repr=False)
+
+    @property
+    def rate(self) -> float:
+        return self.matched / self.judged if self.judged else 0.0
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What detection found: `format` is None when it cannot tell (see `reason`)."""
+
+    format: LogFormat | None
+    reason: str
+    sampled: int
+    candidates: tuple[Candidate, ...]
+
+    def require(self, shown: str) -> LogFormat:
+        """The format, or one InputError that names the best candidates."""
+        if self.format is None:
+            raise InputError(f"Cannot tell the log format of {shown}: {self.reason}. "
+                             "Give it with --format or `format = ...` in [[sources]] "
+                             "(`weblog formats` lists them).")
+        return self.format
+
+
+def sample_table(stream, limit: int = SAMPLE_LINES) -> pa.Table:
+    """The first lines of a decompressed stream as a (line_no, line) table."""
+    stats = lines_mod.ReadStats()
+    tables, rows = [], 0
+    for chunk in lines_mod.iter_chunks(stream, stats, chunk_bytes=SAMPLE_BYTES):
+        tables.append(chunk.table)
+        rows += chunk.num_lines
+        if rows >= limit:
+            break
+    if not tables:
+        return pa.table({"line_no": pa.array([], pa.int64()),
+                         "line": pa.array([], pa.large_string())})
+    return pa.concat_tables(tables).slice(0, limit).combine_chunks()
+
+
+def sample_file(path: Path, limit: int = SAMPLE_LINES) -> pa.Table:
+    with open(path, "rb") as handle:
+        stream, _ = lines_mod.open_decompressed(handle)
+        return sample_table(stream, limit)
+
+
+def _rejects(con: duckdb.DuckDBPyConnection, fmt: LogFormat, table: pa.Table) -> list[tuple]:
+    bound, _ = fmt.bind(table, None)
+    return con.execute(f"SELECT line_no, reject FROM ({parse_sql(bound, 'sample', 'UTC')})"
+                       ).fetchall()
+
+
+def detect_table(table: pa.Table, names: list[str] | None = None) -> Detection:
+    """Detect the format of a sample (a table of line_no, line)."""
+    texts = table.column("line").to_pylist()
+    # a last line without its newline may be unfinished or junk: it counts only when it is
+    # the one line a candidate could be judged on
+    tail = table.column("line_no")[-1].as_py() if texts and not texts[-1].endswith("\n") \
+        else None
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("sample", table)
+        candidates = []
+        for name in names or detectable_presets():
+            rows = _rejects(con, get_format(name), table)
+            judged = [(n, r) for n, r in rows if r not in IGNORED]
+            if tail is not None and len(judged) > 1:
+                judged = [(n, r) for n, r in judged if n != tail]
+            matched = frozenset(n for n, r in judged if r is None)
+            candidates.append(Candidate(name, len(matched), len(judged), matched))
+    finally:
+        con.close()
+    ranked = sorted(candidates, key=lambda c: -c.rate)  # stable: specificity breaks ties
+    return _decide(ranked, len(texts), texts)
+
+
+def _decide(ranked: list[Candidate], sampled: int, texts: list[str]) -> Detection:
+    best = ranked[0] if ranked else None
+    if best is None or best.judged == 0:
+        header = next((t for t in texts if t.startswith("#Fields:")), None)
+        if header is not None:
+            name = "cloudfront" if "x-edge-location" in header else "w3c"
+            return Detection(get_format(name), f"a W3C #Fields header ({name}) and no log "
+                             "lines yet", sampled, tuple(ranked))
+        return Detection(None, f"no log lines in the first {sampled} lines", sampled, tuple(ranked))
+    top = ", ".join(f"{c.name} {c.rate:.0%}" for c in ranked[:3] if c.judged)
+    rivals = [c for c in ranked[1:] if c.rate == best.rate and c.lines != best.lines]
+    if rivals:
+        return Detection(None, f"its lines fit several formats alike ({top} of {best.judged} "
+                         "lines); it may mix formats", sampled, tuple(ranked))
+    misses = best.judged - best.matched
+    if best.rate >= THRESHOLD or (best.judged < 10 and misses <= 1 and best.matched >= 1):
+        return Detection(get_format(best.name), f"{best.name} reads {best.matched} of "
+                         f"{best.judged} sampled lines ({best.rate:.0%}); next: "
+                         f"{', '.join(f'{c.name} {c.rate:.0%}' for c in ranked[1:3])}",
+                         sampled, tuple(ranked))
+    if best.matched == 0:
+        return Detection(None, f"no known format reads its first {best.judged} lines",
+                         sampled, tuple(ranked))
+    return Detection(None, f"no format reads {THRESHOLD:.0%} of its first {best.judged} lines "
+                     f"(best: {top}); the file may mix formats or use a custom one",
+                     sampled, tuple(ranked))
+
+
+def detect_file(path: Path) -> Detection:
+    return detect_table(sample_file(path))
+
+
+def describe(name: str) -> str:
+    preset = PRESETS.get(name)
+    return preset.description if preset else ""
