@@ -4,22 +4,25 @@ The sample is the first `SAMPLE_LINES` lines (at most `SAMPLE_BYTES` of content)
 line without its newline is left out when there are others (it may still be written, or
 be junk appended to the file). Every detectable preset parses the sample with the real
 parser (so detection and ingest can never disagree); blank lines, comments, W3C directives
-and Caddy's non-access records are not counted. The winner:
+and non-request records of the producer (Caddy's other loggers, HAProxy's "Proxy started")
+are not counted. Presets are tried from the most to the least specific (PRESETS order); the
+winner is the first one that
 
-- has the highest share of parsed lines; presets reading exactly the same lines are a tie
-  that the more specific one (earlier in PRESETS) wins - so a `host:port` prefix makes
-  `vhost_combined`, not `common_complete`;
-- must read at least `THRESHOLD` (90%) of the counted lines, or all but one of them in
-  samples of fewer than ten;
-- must not tie with a preset that reads *other* lines (a file mixing two formats).
+- reads at least `THRESHOLD` (90%) of the counted lines, or all but one of them in samples
+  of fewer than ten; and
+- reads about as many lines as the best candidate (at most 1% of them fewer): a rare
+  truncated line that `common` still reads must not demote `combined` to `common`, but a
+  file where only most lines carry nginx's extra X-Forwarded-For field is `combined`.
 
-Otherwise there is no answer, and the message names the best candidates and their match
+A winner must not rival a candidate that reads *other* lines (neither set contains the
+other: a small file mixing two formats). Otherwise there is no answer, and the message names the best candidates and their match
 rates, never a silent mis-parse. A sample with no log lines at all (an empty file, a W3C
 header block alone) is undecided unless it has a `#Fields:` header.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -33,6 +36,8 @@ from .parse import NOT_ACCESS, LogFormat, parse_sql
 SAMPLE_LINES = 200
 SAMPLE_BYTES = 1 << 20
 THRESHOLD = 0.9
+SMALL_SAMPLE = 10  # fewer counted lines than this: all but one must be read
+SLACK = 0.01  # a more specific format may read this share of lines fewer than the best
 IGNORED = ("blank line", "comment line", "W3C directive line", NOT_ACCESS)
 
 
@@ -56,6 +61,13 @@ class Detection:
     reason: str
     sampled: int
     candidates: tuple[Candidate, ...]
+    whole_file: bool = False  # the sample is all of the file
+
+    @property
+    def no_lines(self) -> bool:
+        """Nothing to read yet: the whole file has no log lines (empty, comments only)."""
+        return self.format is None and self.whole_file and all(
+            c.judged == 0 for c in self.candidates)
 
     def require(self, shown: str) -> LogFormat:
         """The format, or one InputError that names the best candidates."""
@@ -114,11 +126,18 @@ def detect_table(table: pa.Table, names: list[str] | None = None) -> Detection:
             candidates.append(Candidate(name, len(matched), len(judged), matched))
     finally:
         con.close()
+    return _decide(candidates, len(texts), texts)
+
+
+def _acceptable(c: Candidate) -> bool:
+    misses = c.judged - c.matched
+    return c.judged > 0 and (c.rate >= THRESHOLD
+                             or (c.judged < SMALL_SAMPLE and misses <= 1 and c.matched >= 1))
+
+
+def _decide(candidates: list[Candidate], sampled: int, texts: list[str]) -> Detection:
+    """`candidates` in specificity order (most specific first)."""
     ranked = sorted(candidates, key=lambda c: -c.rate)  # stable: specificity breaks ties
-    return _decide(ranked, len(texts), texts)
-
-
-def _decide(ranked: list[Candidate], sampled: int, texts: list[str]) -> Detection:
     best = ranked[0] if ranked else None
     if best is None or best.judged == 0:
         header = next((t for t in texts if t.startswith("#Fields:")), None)
@@ -128,26 +147,52 @@ def _decide(ranked: list[Candidate], sampled: int, texts: list[str]) -> Detectio
                              "lines yet", sampled, tuple(ranked))
         return Detection(None, f"no log lines in the first {sampled} lines", sampled, tuple(ranked))
     top = ", ".join(f"{c.name} {c.rate:.0%}" for c in ranked[:3] if c.judged)
-    rivals = [c for c in ranked[1:] if c.rate == best.rate and c.lines != best.lines]
+    # the most specific format that reads about as many lines as the best one: a rare
+    # truncated line must not demote combined to common
+    slack = math.floor(best.judged * SLACK)
+    fits = [c for c in candidates if _acceptable(c) and c.matched >= best.matched - slack]
+    if not fits:
+        if best.matched == 0:
+            return Detection(None, f"no known format reads its first {best.judged} lines",
+                             sampled, tuple(ranked))
+        return Detection(None, f"no format reads {THRESHOLD:.0%} of its first {best.judged} "
+                         f"lines (best: {top}); the file may mix formats or use a custom one",
+                         sampled, tuple(ranked))
+    winner = fits[0]
+    rivals = [c for c in fits[1:] if not (c.lines <= winner.lines or winner.lines <= c.lines)]
     if rivals:
-        return Detection(None, f"its lines fit several formats alike ({top} of {best.judged} "
-                         "lines); it may mix formats", sampled, tuple(ranked))
-    misses = best.judged - best.matched
-    if best.rate >= THRESHOLD or (best.judged < 10 and misses <= 1 and best.matched >= 1):
-        return Detection(get_format(best.name), f"{best.name} reads {best.matched} of "
-                         f"{best.judged} sampled lines ({best.rate:.0%}); next: "
-                         f"{', '.join(f'{c.name} {c.rate:.0%}' for c in ranked[1:3])}",
-                         sampled, tuple(ranked))
-    if best.matched == 0:
-        return Detection(None, f"no known format reads its first {best.judged} lines",
-                         sampled, tuple(ranked))
-    return Detection(None, f"no format reads {THRESHOLD:.0%} of its first {best.judged} lines "
-                     f"(best: {top}); the file may mix formats or use a custom one",
+        return Detection(None, f"its lines fit different formats ({winner.name} "
+                         f"{winner.rate:.0%}, {rivals[0].name} {rivals[0].rate:.0%} of "
+                         f"{winner.judged} lines); it may mix formats", sampled, tuple(ranked))
+    others = ", ".join(f"{c.name} {c.rate:.0%}" for c in ranked if c is not winner)
+    return Detection(get_format(winner.name), f"{winner.name} reads {winner.matched} of "
+                     f"{winner.judged} counted lines ({winner.rate:.0%}) and is the most "
+                     f"specific format that does; next: {', '.join(others.split(', ')[:2])}",
                      sampled, tuple(ranked))
 
 
 def detect_file(path: Path) -> Detection:
-    return detect_table(sample_file(path))
+    table = sample_file(path)
+    found = detect_table(table)
+    return replace(found, whole_file=table.num_rows < SAMPLE_LINES)
+
+
+def resolve(fmt: LogFormat, path: Path, shown: str, previous: str | None = None
+            ) -> LogFormat | None:
+    """The format to read `path` with: `fmt` itself unless it is 'auto'; then the format an
+    earlier piece of the same content was read with, else detection. None when the file
+    has no log lines yet (nothing to read); InputError when detection cannot tell."""
+    if fmt.kind != "auto":
+        return fmt
+    if previous:
+        try:
+            return get_format(previous)
+        except InputError:
+            pass  # a format string recorded by name only: detect again
+    found = detect_file(path)
+    if found.no_lines:
+        return None
+    return found.require(shown)
 
 
 def describe(name: str) -> str:

@@ -2,9 +2,11 @@
 
 For each file:
  1. recognise content already ingested: first by the file's bytes (cheap, no
-    decompression), then by the decompressed content hash (a rotated and recompressed copy
-    of an ingested log is the same content) -> "already ingested", nothing written;
- 2. read it in chunks of whole lines (pipelines.lines) and, per chunk, in DuckDB on a
+    decompression), then by its head (pipelines.sources: a grown, rotated or recompressed
+    log continues the content of earlier pieces, whose prefix is skipped) and finally by
+    the decompressed content hash -> "already ingested", nothing written; resolve the
+    format ('auto': the earlier piece's, else pipelines.detect);
+ 2. read the new lines in chunks of whole lines (pipelines.lines) and, per chunk, in DuckDB on a
     second connection: parse every line (pipelines.parse) into an Arrow table, enrich the
     distinct clients, agents, referrer hosts and address-bearing texts (pipelines.enrich),
     then
@@ -38,13 +40,13 @@ from pathlib import Path
 
 import duckdb
 
-from . import anonymize, enrich, lines, raw, retention, warehouse
+from . import anonymize, detect, enrich, lines, raw, retention, sources, warehouse
 from .config import Config
 from .errors import IngestError, InputError
-from .formats import RegexFormat, get_format
+from .formats import get_format
 from .geo import GeoLookup
 from .lock import data_dir_lock
-from .parse import parse_sql, sql_str
+from .parse import LogFormat, parse_sql, sql_str
 
 log = logging.getLogger("weblog.ingest")
 
@@ -59,7 +61,7 @@ class IngestResult:
     """What one ingest did: counts, days and names only (safe for Prefect and logs)."""
 
     path: str
-    status: str  # ingested | already ingested
+    status: str  # ingested | already ingested | no new lines
     file_id: int | None = None
     lines_read: int = 0
     lines_parsed: int = 0
@@ -70,6 +72,8 @@ class IngestResult:
     reject_reasons: dict[str, int] = field(default_factory=dict)
     duplicate_of: str | None = None
     seconds: float = 0.0
+    format: str | None = None  # the format the lines were read with ('auto' resolved)
+    content_start: int = 0  # > 0: a growing or rotated file, read from here on
 
     @property
     def reconciles(self) -> bool:
@@ -130,7 +134,7 @@ def _path_expr(query_keep: tuple[str, ...]) -> str:
     return f"{base} || coalesce('?' || nullif({kept}, ''), '')"
 
 
-def _staged_sql(fmt: RegexFormat, cfg: Config, as_of: dt.date) -> str:
+def _staged_sql(fmt: LogFormat, cfg: Config, as_of: dt.date) -> str:
     """Parse + local day/hour + future check + DETAIL path, over the chunk relation."""
     tz = sql_str(cfg.timezone)
     # lines stamped after the end of the as-of day (+1 day of slack for clock skew) are
@@ -211,7 +215,7 @@ def _detail_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _process_chunk(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnection,
-                   chunk: lines.Chunk, k: int, *, fmt: RegexFormat, cfg: Config, file_id: int,
+                   chunk: lines.Chunk, k: int, *, fmt: LogFormat, cfg: Config, file_id: int,
                    as_of: dt.date, window: dt.date, default_vhost: str, geo: GeoLookup | None,
                    stage: Path, totals: _Totals, detail_columns: list[str]) -> None:
     """Parse, enrich and write one chunk. Everything but the DETAIL append runs on `work`, a
@@ -281,7 +285,7 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnecti
         work.unregister(name)
 
 
-def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: RegexFormat, file_id: int, k: int,
+def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: LogFormat, file_id: int, k: int,
                    as_of: dt.date, stage: Path, totals: _Totals) -> None:
     generic = "does not match format " + fmt.name
     sample = con.execute(f"""
@@ -314,13 +318,14 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: RegexFormat, file_id: in
 # --------------------------------------------------------------------------- one file
 
 def _already(con: duckdb.DuckDBPyConnection, column: str, digest: str) -> str | None:
-    row = con.execute(f"SELECT path FROM ingested_files WHERE {column} = ? AND content_start = 0 "
+    # any piece: a piece's hashes cover the whole file as it was then (its skipped prefix too)
+    row = con.execute(f"SELECT path FROM ingested_files WHERE {column} = ? "
                       "ORDER BY file_id LIMIT 1", [digest]).fetchall()
     return row[0][0] if row else None
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
-                fmt: RegexFormat, vhost: str | None, as_of: dt.date,
+                fmt: LogFormat, vhost: str | None, as_of: dt.date,
                 geo: GeoLookup | None, display_path: str | None = None,
                 progress: Callable[[int], None] | None = None) -> IngestResult:
     """Ingest one file (caller holds the data-dir lock). See the module docstring."""
@@ -332,6 +337,19 @@ def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
     if earlier is not None:
         return IngestResult(shown, "already ingested", duplicate_of=earlier,
                             seconds=time.perf_counter() - started)
+    # growing and rotated files: skip what earlier pieces of this content read
+    try:
+        plan = sources.plan(con, path, finished=display_path == STDIN)
+        if plan.nothing_new:
+            return IngestResult(shown, "already ingested", duplicate_of=plan.previous,
+                                seconds=time.perf_counter() - started)
+        resolved = detect.resolve(fmt, path, shown, plan.previous_format)
+        if resolved is None:
+            return IngestResult(shown, "no new lines", seconds=time.perf_counter() - started)
+        fmt = resolved
+        carry = sources.carry_before(path, fmt, plan.first_line_no)
+    except (OSError, EOFError) as exc:
+        raise IngestError(f"Cannot read {shown}: {type(exc).__name__}: {_safe(exc)}.") from None
 
     window = retention.raw_window_start(as_of, cfg.raw_days)
     file_id = con.execute("SELECT nextval('ingested_files_seq')").fetchall()[0][0]
@@ -348,24 +366,31 @@ def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
             columns = _detail_columns(con)
             con.execute("BEGIN TRANSACTION")
             try:
-                for k, chunk in enumerate(lines.iter_chunks(stream, stats)):
-                    _process_chunk(con, work, chunk, k, fmt=fmt, cfg=cfg, file_id=file_id,
+                chunks = lines.iter_chunks(stream, stats, skip_bytes=plan.skip_bytes,
+                                           first_line_no=plan.first_line_no,
+                                           complete_only=plan.complete_only)
+                for k, chunk in enumerate(chunks):
+                    bound, carry = fmt.bind(chunk.table, carry)  # W3C: this chunk's headers
+                    _process_chunk(con, work, chunk, k, fmt=bound, cfg=cfg, file_id=file_id,
                                    as_of=as_of, window=window, default_vhost=default_vhost,
                                    geo=geo, stage=stage, totals=totals, detail_columns=columns)
                     if progress is not None:
                         progress(handle.tell())  # bytes of the file on disk read so far
                 earlier = _already(con, "content_sha256", stats.content_sha256)
-                if earlier is not None:
+                if earlier is not None or not stats.lines:
                     con.execute("ROLLBACK")
                     raw.discard(cfg.data_dir, file_id)
-                    return IngestResult(shown, "already ingested", duplicate_of=earlier,
+                    if earlier is None and plan.resumes:
+                        earlier = plan.previous  # only a partial line, or nothing, since then
+                    return IngestResult(shown, "already ingested" if earlier else "no new lines",
+                                        duplicate_of=earlier,
                                         seconds=time.perf_counter() - started)
                 con.execute("""
                     INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                         ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)""", [
                     file_id, shown, vhost, fmt.name, stats.compression,
                     ident["size"], digest, stats.content_sha256, stats.head_sha256,
-                    0, stats.content_bytes, ident["device"], ident["inode"],
+                    plan.skip_bytes, stats.content_bytes, ident["device"], ident["inode"],
                     totals.lines, totals.parsed, totals.rejected, totals.too_old,
                     totals.bad_client, totals.first_ts, totals.last_ts, as_of])
                 con.execute("COMMIT")
@@ -389,7 +414,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
     return IngestResult(
         shown, "ingested", file_id, totals.lines, totals.parsed, totals.rejected,
         totals.too_old, totals.bad_client, sorted(d.isoformat() for d in totals.days),
-        dict(sorted(totals.reasons.items())), None, time.perf_counter() - started)
+        dict(sorted(totals.reasons.items())), None, time.perf_counter() - started, fmt.name,
+        plan.skip_bytes)
 
 
 def _safe(exc: BaseException) -> str:
@@ -408,7 +434,7 @@ def _spool_stdin(data_dir: Path) -> Path:
     return target
 
 
-def _run_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], as_of: dt.date | None,
+def _run_jobs(cfg: Config, jobs: list[tuple[str, LogFormat, str | None]], as_of: dt.date | None,
               on_result: Callable[[IngestResult], None] | None,
               progress_factory: Callable[[str, int], Callable[[int], None]] | None,
               ) -> list[IngestResult]:
@@ -447,11 +473,14 @@ def _run_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], as_o
 def _log_result(r: IngestResult) -> None:
     """One progress line per file (names and counts only)."""
     if r.status == "ingested":
-        log.info("%s: ingested %d lines (%d parsed, %d rejected, %d too old for RAW) in %.1f s",
-                 r.path, r.lines_read, r.lines_parsed, r.lines_rejected, r.lines_too_old,
-                 r.seconds)
-    else:
+        log.info("%s: ingested %d lines (%d parsed, %d rejected, %d too old for RAW) in %.1f s "
+                 "as %s%s", r.path, r.lines_read, r.lines_parsed, r.lines_rejected,
+                 r.lines_too_old, r.seconds, r.format,
+                 f", from content offset {r.content_start}" if r.content_start else "")
+    elif r.duplicate_of:
         log.info("%s: %s (as %s)", r.path, r.status, r.duplicate_of)
+    else:
+        log.info("%s: %s", r.path, r.status)
 
 
 def ingest_paths(cfg: Config, patterns: Iterable[str], *, format_name: str | None = None,
@@ -460,14 +489,14 @@ def ingest_paths(cfg: Config, patterns: Iterable[str], *, format_name: str | Non
                  progress_factory: Callable[[str, int], Callable[[int], None]] | None = None,
                  ) -> list[IngestResult]:
     """Ingest files, globs and '-' (stdin) under the data-dir lock, oldest first."""
-    fmt = get_format(format_name or "combined")
+    fmt = get_format(format_name or "auto")
     jobs = [(name, fmt, vhost) for name in expand_paths(patterns)]
     return _run_jobs(cfg, jobs, as_of, on_result, progress_factory)
 
 
-def source_files(cfg: Config, format_name: str | None = None) -> list[tuple[str, RegexFormat, str | None]]:
+def source_files(cfg: Config, format_name: str | None = None) -> list[tuple[str, LogFormat, str | None]]:
     """(file, format, vhost) for every file the configured [[sources]] match now."""
-    jobs: list[tuple[str, RegexFormat, str | None]] = []
+    jobs: list[tuple[str, LogFormat, str | None]] = []
     for source in cfg.sources:
         fmt = get_format(format_name or source.format)
         try:
@@ -479,7 +508,7 @@ def source_files(cfg: Config, format_name: str | None = None) -> list[tuple[str,
     return jobs
 
 
-def ingest_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], *,
+def ingest_jobs(cfg: Config, jobs: list[tuple[str, LogFormat, str | None]], *,
                 as_of: dt.date | None = None,
                 on_result: Callable[[IngestResult], None] | None = None,
                 progress_factory: Callable[[str, int], Callable[[int], None]] | None = None,

@@ -55,6 +55,7 @@ class LogFormat:
     description: str = ""
     source: str = ""  # the string it was compiled from, if any
     absolute_urls = False  # URLs may be absolute (https://host/path): keep the path, host -> vhost
+    stateful = False  # needs `bind` with the state of earlier lines (W3C headers)
 
     def fields_ctes(self, relation: str, timezone: str) -> str:
         """CTE definitions ending in one named `fields` (see FIELD_COLUMNS)."""

@@ -105,6 +105,7 @@ class W3CFormat(LogFormat):
     blocks: tuple[tuple[int, Header], ...] = field(default=(), compare=False)
 
     kind = "w3c"
+    stateful = True
 
     @property
     def initial(self) -> Header:
