@@ -76,7 +76,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Look up the host name of each distinct client address once per run (RAW keeps "
             "the name, DETAIL its registered domain)."),
     Setting("enrich.nameservers", "nameservers", (), "ip-list",
-            "DNS servers for reverse_dns (addresses); empty: the system's resolv.conf."),
+            "DNS servers for reverse_dns (addresses, optionally with :port); empty: the "
+            "system's resolv.conf."),
     Setting("enrich.dns_timeout", "dns_timeout", 1.0, "float",
             "Seconds one reverse lookup may take."),
     Setting("enrich.dns_budget_seconds", "dns_budget_seconds", 30.0, "float",
@@ -171,10 +172,15 @@ def _coerce(setting: Setting, value: Any, origin: str, base: Path) -> Any:
             raise ConfigError(f"{where} must be a list of strings, not {value!r}.")
         for v in value:
             try:
-                ipaddress.ip_network(v, strict=False) if kind == "cidr-list" \
-                    else ipaddress.ip_address(v)
+                if kind == "cidr-list":
+                    ipaddress.ip_network(v, strict=False)
+                else:  # a DNS server: address, or address:port / [IPv6]:port
+                    from .rdns import split_server
+
+                    ipaddress.ip_address(split_server(v)[0])
             except ValueError:
-                what = "a network like '10.0.0.0/8'" if kind == "cidr-list" else "an IP address"
+                what = ("a network like '10.0.0.0/8'" if kind == "cidr-list"
+                        else "an IP address (optionally with :port)")
                 raise ConfigError(f"{where}: {v!r} is not {what}.") from None
         return tuple(value)
     if kind == "bool":

@@ -47,6 +47,7 @@ from .formats import get_format
 from .geo import GeoLookup
 from .lock import data_dir_lock
 from .parse import LogFormat, parse_sql, sql_str
+from .rdns import ReverseDNS, open_reverse_dns
 
 log = logging.getLogger("weblog.ingest")
 
@@ -160,7 +161,7 @@ FROM (
 
 RAW_COLUMNS = """
     day AS date, day, ts, p.vhost, p.client, c.address AS client_address,
-    c.hostname AS client_hostname, forwarded_for, remote_user, method, url, protocol,
+    c.hostname AS client_hostname, p.forwarded_for, remote_user, method, url, protocol,
     request, status, bytes, referrer, user_agent, time_served_ms,
     {file_id}::INTEGER AS source_file_id, line_no
 """
@@ -179,6 +180,7 @@ SELECT
     {file_id}::INTEGER AS source_file_id, line_no
 FROM parsed p
 LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
+        AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
 LEFT JOIN enr_agents a ON a.user_agent IS NOT DISTINCT FROM p.user_agent
 LEFT JOIN enr_referrers r ON r.referrer_host = p.referrer_host
 LEFT JOIN enr_texts mp ON mp.original = p.path
@@ -217,7 +219,8 @@ def _detail_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
 def _process_chunk(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnection,
                    chunk: lines.Chunk, k: int, *, fmt: LogFormat, cfg: Config, file_id: int,
                    as_of: dt.date, window: dt.date, default_vhost: str, geo: GeoLookup | None,
-                   stage: Path, totals: _Totals, detail_columns: list[str]) -> None:
+                   stage: Path, totals: _Totals, detail_columns: list[str],
+                   rdns: ReverseDNS | None = None) -> None:
     """Parse, enrich and write one chunk. Everything but the DETAIL append runs on `work`, a
     second connection outside the file's transaction: a table registered on the transaction's
     connection would stay alive until its end (memory grew by ~200 MB per 64 MB chunk)."""
@@ -225,8 +228,11 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnecti
     work.register("parsed", work.sql(_staged_sql(fmt, cfg, as_of)).to_arrow_table())
 
     # distinct values -> small enrichment tables
-    clients = _distinct(work, "SELECT DISTINCT client FROM parsed WHERE reject IS NULL")
-    work.register("enr_clients", enrich.clients_table(clients, geo, cfg.ipv4_prefix, cfg.ipv6_prefix))
+    # the client of each distinct (client, forwarded-for chain) pair: trusted proxies, rDNS
+    clients = work.execute("SELECT DISTINCT client, forwarded_for FROM parsed "
+                           "WHERE reject IS NULL").fetchall()
+    work.register("enr_clients", enrich.clients_table(clients, geo, cfg.ipv4_prefix,
+                                                      cfg.ipv6_prefix, cfg.trusted_proxies, rdns))
     uas = _distinct(work, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
     work.register("enr_agents", enrich.agents_table(uas, cfg.ipv4_prefix, cfg.ipv6_prefix))
     hosts = _distinct(work, "SELECT DISTINCT referrer_host FROM parsed "
@@ -249,6 +255,7 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnecti
                min(ts) FILTER (WHERE reject IS NULL), max(ts) FILTER (WHERE reject IS NULL),
                list(DISTINCT day) FILTER (WHERE reject IS NULL)
         FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
+        AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
     """).fetchall()[0]
     totals.lines += n
     totals.parsed += n_ok
@@ -265,6 +272,7 @@ def _process_chunk(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnecti
         work.execute(f"""
             COPY (SELECT {RAW_COLUMNS.format(file_id=file_id)}
                   FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
+        AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
                   WHERE p.reject IS NULL AND p.day >= DATE '{window}')
             TO {sql_str(stage.as_posix())}
             (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date), OVERWRITE_OR_IGNORE,
@@ -327,7 +335,8 @@ def _already(con: duckdb.DuckDBPyConnection, column: str, digest: str) -> str | 
 def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
                 fmt: LogFormat, vhost: str | None, as_of: dt.date,
                 geo: GeoLookup | None, display_path: str | None = None,
-                progress: Callable[[int], None] | None = None) -> IngestResult:
+                progress: Callable[[int], None] | None = None,
+                rdns: ReverseDNS | None = None) -> IngestResult:
     """Ingest one file (caller holds the data-dir lock). See the module docstring."""
     started = time.perf_counter()
     shown = display_path or str(path)
@@ -373,7 +382,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
                     bound, carry = fmt.bind(chunk.table, carry)  # W3C: this chunk's headers
                     _process_chunk(con, work, chunk, k, fmt=bound, cfg=cfg, file_id=file_id,
                                    as_of=as_of, window=window, default_vhost=default_vhost,
-                                   geo=geo, stage=stage, totals=totals, detail_columns=columns)
+                                   geo=geo, stage=stage, totals=totals, detail_columns=columns,
+                                   rdns=rdns)
                     if progress is not None:
                         progress(handle.tell())  # bytes of the file on disk read so far
                 earlier = _already(con, "content_sha256", stats.content_sha256)
@@ -441,6 +451,7 @@ def _run_jobs(cfg: Config, jobs: list[tuple[str, LogFormat, str | None]], as_of:
     as_of = retention.resolve_as_of(as_of, cfg.timezone)
     results = []
     geo = open_geo(cfg)
+    resolver = open_reverse_dns(cfg)  # one per run: each address is looked up once
     try:
         with data_dir_lock(cfg.data_dir, what="ingest"):
             raw.prepare(cfg.data_dir)
@@ -454,7 +465,8 @@ def _run_jobs(cfg: Config, jobs: list[tuple[str, LogFormat, str | None]], as_of:
                     progress = progress_factory(shown, path.stat().st_size) if progress_factory else None
                     try:
                         result = ingest_file(con, cfg, path, fmt=fmt, vhost=vhost, as_of=as_of,
-                                             geo=geo, display_path=shown, progress=progress)
+                                             geo=geo, display_path=shown, progress=progress,
+                                             rdns=resolver)
                     finally:
                         if spooled:
                             spooled.unlink(missing_ok=True)
@@ -467,6 +479,8 @@ def _run_jobs(cfg: Config, jobs: list[tuple[str, LogFormat, str | None]], as_of:
     finally:
         if geo is not None:
             geo.close()
+        if resolver is not None:
+            resolver.report()
     return results
 
 
