@@ -85,11 +85,11 @@ class JsonFormat(LogFormat):
         if "time" in raw:
             cols["ts"] = json_time(raw["time"], timezone)
         required = " AND ".join(f"j[{index[p]}] IS NOT NULL" for p in self.require) or "true"
-        access = "true"
+        other = "false"  # a record of the producer that is not an access log entry
         if self.access_only:
             path, prefix = self.access_only
-            access = f"coalesce(starts_with(j[{index[path]}], {sql_str(prefix)}), true)"
-        ok = f"(j IS NOT NULL AND {required} AND {access})"
+            other = f"coalesce(NOT starts_with(j[{index[path]}], {sql_str(prefix)}), false)"
+        ok = f"(j IS NOT NULL AND {required} AND NOT {other})"
         return f"""json_records AS (
     SELECT line_no, line, try(json_extract_string(line, {_list(paths)})) AS j
     FROM {relation}
@@ -99,8 +99,7 @@ fields AS (
         line_no,
         CASE WHEN NOT {ok} THEN line END AS line,
         {ok} AS is_match,
-        CASE WHEN j IS NOT NULL AND {required} AND NOT {access} THEN {sql_str(NOT_ACCESS)} END
-            AS reason,
+        CASE WHEN j IS NOT NULL AND {other} THEN {sql_str(NOT_ACCESS)} END AS reason,
         {select_list(cols)}
     FROM json_records
 )"""

@@ -49,9 +49,9 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "http_user_agent": ("user_agent", r"\S+", ""),
     "http_x_forwarded_for": ("forwarded_for", r"\S+(?:, \S+)*", ""),
     "http_forwarded": ("forwarded_for", r"\S+", ""),
-    "host": ("vhost", r"\S+", ""),
-    "http_host": ("vhost", r"\S+", ""),
-    "server_name": ("vhost", r"\S+", ""),
+    "host": ("vhost", r"[^\s/]+", ""),
+    "http_host": ("vhost", r"[^\s/]+", ""),
+    "server_name": ("vhost", r"[^\s/]+", ""),
     "request_time": ("time_s", NUMBER, ""),
     "upstream_response_time": ("upstream_time_s", LIST_RE, ""),
 }

@@ -1,6 +1,7 @@
 """Log formats (pipelines.formats, patterns, apache): Apache LogFormat compilation into
 ≤4-group RE2 patterns, presets, errors for what is not supported, and reject diagnoses.
-The other kinds (nginx, W3C, JSON, load balancers) are in test_formats_more.py."""
+Presets of every kind, their examples and the real-world samples are at the end; the nginx,
+W3C and JSON compilers have their own modules (test_nginx, test_w3c, test_jsonlog)."""
 from __future__ import annotations
 
 import re
