@@ -1,8 +1,8 @@
 """Format auto-detection: which preset reads a file's first lines.
 
 The sample is the first `SAMPLE_LINES` lines (at most `SAMPLE_BYTES` of content). A last
-line without its newline is left out when there are others (it may still be written, or
-be junk appended to the file). Every detectable preset parses the sample with the real
+line without its newline is left out unless nothing else tells (it may still be written,
+or be junk appended to the file). Every detectable preset parses the sample with the real
 parser (so detection and ingest can never disagree); blank lines, comments, W3C directives
 and non-request records of the producer (Caddy's other loggers, HAProxy's "Proxy started")
 are not counted. Presets are tried from the most to the least specific (PRESETS order); the
@@ -108,25 +108,32 @@ def _rejects(con: duckdb.DuckDBPyConnection, fmt: LogFormat, table: pa.Table) ->
 def detect_table(table: pa.Table, names: list[str] | None = None) -> Detection:
     """Detect the format of a sample (a table of line_no, line)."""
     texts = table.column("line").to_pylist()
-    # a last line without its newline may be unfinished or junk: it counts only when it is
-    # the one line a candidate could be judged on
+    # a last line without its newline may be unfinished or junk: it counts only when no
+    # other line tells anything
     tail = table.column("line_no")[-1].as_py() if texts and not texts[-1].endswith("\n") \
         else None
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("sample", table)
-        candidates = []
-        for name in names or detectable_presets():
-            rows = _rejects(con, get_format(name), table)
-            judged = [(n, r) for n, r in rows if r not in IGNORED]
-            if tail is not None and len(judged) > 1:
-                judged = [(n, r) for n, r in judged if n != tail]
-            matched = frozenset(n for n, r in judged if r is None)
-            candidates.append(Candidate(name, len(matched), len(judged), matched))
+        rows = {name: _rejects(con, get_format(name), table)
+                for name in names or detectable_presets()}
     finally:
         con.close()
-    return _decide(candidates, len(texts), texts)
+
+    def candidates(skip: int | None) -> list[Candidate]:
+        out = []
+        for name, found in rows.items():
+            judged = [(n, r) for n, r in found if r not in IGNORED and n != skip]
+            matched = frozenset(n for n, r in judged if r is None)
+            out.append(Candidate(name, len(matched), len(judged), matched))
+        return out
+
+    decided = _decide(candidates(tail), len(texts), texts)
+    if tail is not None and decided.format is None and all(
+            c.judged == 0 for c in decided.candidates):
+        decided = _decide(candidates(None), len(texts), texts)
+    return decided
 
 
 def _acceptable(c: Candidate) -> bool:

@@ -18,7 +18,7 @@ README's "Log formats" table, and a test in tests/test_formats.py.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from .apache import compile_apache
@@ -44,6 +44,9 @@ NGINX_PROXY_MANAGER = ('[$time_local] $upstream_cache_status $upstream_status $s
                        '$request_method $scheme $host "$request_uri" [Client $remote_addr] '
                        '[Length $body_bytes_sent] [Gzip $gzip_ratio] [Sent-to $server] '
                        '"$http_user_agent" "$http_referer"')
+NGINX_PROXY_MANAGER_STANDARD = ('[$time_local] $status - $request_method $scheme $host '
+                                '"$request_uri" [Client $remote_addr] [Length $body_bytes_sent] '
+                                '[Gzip $gzip_ratio] "$http_user_agent" "$http_referer"')
 
 
 class AutoFormat(LogFormat):
@@ -145,9 +148,10 @@ class Preset:
     detect: bool = True
 
     def build(self) -> LogFormat:
-        if callable(self.spec):
-            return self.spec()
-        return _compile(self.spec, self.name, self.description)
+        if not callable(self.spec):
+            return _compile(self.spec, self.name, self.description)
+        fmt = self.spec()
+        return fmt if fmt.description else replace(fmt, description=self.description)
 
 
 _UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -213,6 +217,10 @@ _PRESETS = (
            "Nginx Proxy Manager's proxy-host log.",
            '[10/Nov/2026:08:34:56 +0000] - 200 200 - GET https www.example.com "/docs/?p=1" '
            '[Client 192.0.2.10] [Length 5120] [Gzip 2.45] [Sent-to 10.0.0.15] "' + _UA + '" "-"'),
+    Preset("nginx_proxy_manager_standard", "nginx:" + NGINX_PROXY_MANAGER_STANDARD,
+           "Nginx Proxy Manager's standard log (default and dead hosts).",
+           '[10/Nov/2026:08:34:56 +0000] 200 - GET https www.example.com "/docs/?p=1" '
+           '[Client 192.0.2.10] [Length 5120] [Gzip -] "' + _UA + '" "-"'),
     Preset("nginx_main", "nginx:" + NGINX_MAIN,
            "nginx's default 'main' format: combined + \"$http_x_forwarded_for\".",
            '192.0.2.10 - - [10/Nov/2026:08:34:56 +0000] ' + _REQ + ' 200 5120 "-" "' + _UA

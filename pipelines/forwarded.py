@@ -61,7 +61,11 @@ def _trusted(hop: str, trusted: Sequence[Network]) -> bool:
 def choose(peer: str | None, chain: str | None, trusted: Sequence[Network]) -> str | None:
     """The client: the right-most hop of (chain + peer) outside the trusted networks; when
     every hop is trusted, the left-most one. A hop that is not an address (`unknown`, a
-    name) ends the walk: nothing left of it can be checked."""
+    name) ends the walk: nothing left of it can be checked. A logged client that is itself
+    a list ('192.0.2.7, 10.0.0.2') is chain + peer."""
+    if peer is not None and "," in peer:  # a client field holding a list (Traefik, nginx
+        *more, peer = parse_chain(peer) or [None]  # with $http_x_forwarded_for first)
+        chain = ", ".join([*parse_chain(chain), *more]) or None
     if not trusted or peer is None and not chain:
         return peer
     hops = parse_chain(chain) + ([peer] if peer is not None else [])

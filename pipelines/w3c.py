@@ -52,7 +52,7 @@ FIELD_NAMES: dict[str, tuple[str, ...]] = {
     "taken": ("time-taken",),
     "taken_ms": ("timetakenms", "time-taken-ms"),
     "taken_s": ("x-duration",),
-    "forwarded_for": ("x-forwarded-for", "cs(x-forwarded-for)"),
+    "forwarded_for": ("x-forwarded-for", "cs(x-forwarded-for)", "s-xff"),
 }
 POSITIONS = tuple(FIELD_NAMES)
 CLOUDFRONT_FIELDS = tuple(
@@ -64,6 +64,7 @@ CLOUDFRONT_FIELDS = tuple(
     "sc-range-start sc-range-end".split())
 CLOUDFRONT_MIN_FIELDS = 19  # older headerless CloudFront logs end after time-taken
 TOKEN_RE = r'"(?:[^"]|"")*"|[^\s]+'
+HOST_PREFIX_RE = r"^([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::[0-9]+)?/"
 WS = " " + chr(9) + chr(13) + chr(10)
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
 
@@ -106,6 +107,7 @@ class W3CFormat(LogFormat):
 
     kind = "w3c"
     stateful = True
+    absolute_urls = True  # a cs-uri-stem may be 'rtmp://host/path' (CloudFront RTMP)
 
     @property
     def initial(self) -> Header:
@@ -174,9 +176,13 @@ class W3CFormat(LogFormat):
             "client": v("client"), "remote_user": v("remote_user"), "method": v("method"),
             "protocol": v("protocol"), "status": v("status"), "bytes": v("bytes"),
             "referrer": v("referrer"), "user_agent": decode.format(v("user_agent")),
-            "vhost": v("vhost"), "forwarded_for": v("forwarded_for"),
-            "url": f"coalesce(CASE WHEN {v('stem')} NOT IN ('', '-') THEN {v('stem')} || "
-                   f"coalesce('?' || nullif(nullif({v('query')}, '-'), ''), '') END, {v('uri')})",
+            "forwarded_for": v("forwarded_for"),
+            # the query is its own field; a cs-uri may start with the host (Incapsula)
+            "url": f"coalesce(nullif(nullif({v('stem')}, '-'), ''), "
+                   f"regexp_replace({v('uri')}, {sql_str(HOST_PREFIX_RE)}, '/')) || "
+                   f"coalesce('?' || nullif(nullif({v('query')}, '-'), ''), '')",
+            "vhost": f"coalesce({v('vhost')}, nullif(regexp_extract({v('uri')}, "
+                     f"{sql_str(HOST_PREFIX_RE)}, 1), ''))",
         }
         cols = canonical_exprs(raw, "", timezone)
         cols["time_served_ms"] = (

@@ -54,6 +54,9 @@ def test_parse_chain(text, hops):
     ("10.0.0.2", "198.51.100.4, unknown", "unknown"),
     # no peer logged (a format with only the chain)
     (None, "198.51.100.4, 10.0.0.3", "198.51.100.4"),
+    # a client field that is itself a list: chain + peer
+    ("198.51.100.4,10.0.0.50", None, "198.51.100.4"),
+    ("198.51.100.4, 203.0.113.50", None, "203.0.113.50"),
 ])
 def test_choose(peer, chain, client):
     assert choose(peer, chain, TRUSTED) == client
@@ -61,6 +64,7 @@ def test_choose(peer, chain, client):
 
 def test_without_trusted_proxies_the_peer_is_the_client():
     assert choose("10.0.0.2", "198.51.100.4", ()) == "10.0.0.2"
+    assert choose("198.51.100.4, 10.0.0.2", None, ()) == "10.0.0.2"
 
 
 _V4 = st.builds(lambda n: str(ipaddress.IPv4Address(n)), st.integers(0, 2**32 - 1))
