@@ -154,11 +154,11 @@ class Preset:
         return fmt if fmt.description else replace(fmt, description=self.description)
 
 
-_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+_UA = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
 _REQ = '"GET /docs/?p=1 HTTP/1.1"'
 _PRESETS = (
     Preset("caddy", lambda: CADDY, CADDY.description,
-           '{"level":"info","ts":1794330896.5,"logger":"http.log.access","msg":"handled request",'
+           '{"level":"info","ts":1794299696.5,"logger":"http.log.access","msg":"handled request",'
            '"request":{"remote_ip":"192.0.2.10","remote_port":"50312","client_ip":"192.0.2.10",'
            '"proto":"HTTP/2.0","method":"GET","host":"www.example.com","uri":"/docs/?p=1",'
            '"headers":{"User-Agent":["' + _UA + '"]}},"bytes_read":0,"user_id":"",'
