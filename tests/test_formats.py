@@ -574,3 +574,44 @@ def test_filebeat_samples(realworld):
     assert parse("haproxy", realworld_lines(
         realworld / "logs/more/filebeat/haproxy/log/default.log"))[0]["reject"] == \
         "not an access log record"
+
+
+# --------------------------------------------------------------------------- property
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from pipelines.parse import COLUMNS  # noqa: E402
+
+_PIECES = st.sampled_from(['"', "\\", "[", "]", " ", "-", ":", "/", "{", "}", "192.0.2.1",
+                           "2001:db8::1", "200", "\t", "é", "\\x22", "Z", "+0000", "\r"])
+
+
+@st.composite
+def mutated(draw, example: str) -> str:
+    """An example line with a few pieces cut out or replaced by tricky characters."""
+    text = example
+    for _ in range(draw(st.integers(0, 4))):
+        i = draw(st.integers(0, len(text)))
+        j = min(len(text), i + draw(st.integers(0, 12)))
+        text = text[:i] + draw(st.lists(_PIECES, max_size=3).map("".join)) + text[j:]
+    return text.replace("\n", " ")
+
+
+@pytest.mark.parametrize("name", REGEX_PRESETS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_regex_presets_never_raise_and_give_one_row_per_line(name, data):
+    example = PRESETS[name].example
+    lines = data.draw(st.lists(st.one_of(mutated(example), st.text(max_size=60)),
+                               min_size=1, max_size=6))
+    lines = [ln.replace("\n", " ") + "\n" for ln in lines]
+    rows = parse(name, lines)
+    assert [r["line_no"] for r in rows] == list(range(1, len(lines) + 1))
+    for line, row in zip(lines, rows):
+        if row["reject"] is not None:
+            assert all(row[c] is None for c in COLUMNS[2:])
+            if row["reject"].startswith("does not match format"):  # ingest asks why
+                assert get_format(name).diagnose(line).startswith(row["reject"])
+        else:
+            assert row["ts"] is not None
