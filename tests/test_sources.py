@@ -162,8 +162,9 @@ def test_a_young_log_is_recognised_after_it_grew_past_the_head(setup):
 
 # --------------------------------------------------------------------------- rotation
 
-def rotate_rename(folder: Path, log: Log, compress: bool) -> None:
-    """logrotate 'create' (+ compress/delaycompress): .1 -> .2(.gz), log -> .1, new log."""
+def rotate_rename(folder: Path, log: Log, compress: bool, create: bool = True) -> None:
+    """logrotate 'create' (+ compress/delaycompress): .1 -> .2(.gz), log -> .1, new log;
+    without `create` the server makes the new log at its next write."""
     one, two = folder / "access.log.1", folder / "access.log.2.gz"
     if one.exists():
         data = one.read_bytes()
@@ -174,8 +175,9 @@ def rotate_rename(folder: Path, log: Log, compress: bool) -> None:
         else:
             one.rename(folder / "access.log.2")
     log.path.rename(one)
-    log.path.touch()
-    _tick(log.path)
+    if create:
+        log.path.touch()
+        _tick(log.path)
 
 
 def rotate_copytruncate(folder: Path, log: Log) -> None:
@@ -189,7 +191,7 @@ def rotate_copytruncate(folder: Path, log: Log) -> None:
     _tick(log.path)
 
 
-@pytest.mark.parametrize("style", ["create", "create+compress", "copytruncate"])
+@pytest.mark.parametrize("style", ["rename", "create", "create+compress", "copytruncate"])
 def test_rotation_counts_every_line_once(setup, style):
     cfg, folder, log = setup
     for step in range(4):
@@ -200,7 +202,8 @@ def test_rotation_counts_every_line_once(setup, style):
         if style == "copytruncate":
             rotate_copytruncate(folder, log)
         else:
-            rotate_rename(folder, log, compress=style.endswith("compress"))
+            rotate_rename(folder, log, compress=style.endswith("compress"),
+                          create=style != "rename")
     results = run(cfg, folder)
     check(cfg, log)
     assert all(r.reconciles for r in results)
@@ -299,6 +302,11 @@ def test_a_growing_w3c_file_keeps_its_header_across_runs(tmp_path):
     path.write_text(W3C_HEAD)
     (r0,) = ingest_paths(cfg, [str(path)], as_of=AS_OF)
     assert r0.status == "ingested" and r0.format == "w3c" and r0.lines_parsed == 0
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:  # the ledger records the format detection chose
+        assert con.execute("SELECT format FROM ingested_files").fetchall() == [("w3c",)]
+    finally:
+        con.close()
     with open(path, "a") as out:
         out.write("2026-11-14 00:00:01 192.0.2.1 GET /a 200 15\n")
     (r1,) = ingest_paths(cfg, [str(path)], as_of=AS_OF)
