@@ -190,7 +190,7 @@ fields AS (
     def diagnose(self, line: str) -> str:
         """Why a line does not match: the first field (or literal) that fails."""
         body = line.rstrip("\r\n")
-        if not body.strip():
+        if not body.strip(" \t\n\f\r"):  # RE2's \s, as parse.py decides blank lines
             return "blank line"
         last_ok = -1
         for i in range(len(self.tokens)):
