@@ -141,10 +141,19 @@ def print_ingest_results(results: list, as_json: bool) -> None:
     for r in results:
         days = f"{r.days[0]} .. {r.days[-1]}" if len(r.days) > 1 else (r.days[0] if r.days else "")
         status = r.status if not r.duplicate_of else f"{r.status} (as {Path(r.duplicate_of).name})"
+        if r.content_start:
+            status += " (new lines)"
         table.add_row(Path(r.path).name, status, f"{r.lines_read:,}", f"{r.lines_parsed:,}",
                       f"{r.lines_rejected:,}", f"{r.lines_too_old:,}", days)
     console = _console()
     console.print(table)
+    used: dict[str, int] = {}
+    for r in results:
+        if r.format:
+            used[r.format] = used.get(r.format, 0) + 1
+    if used:
+        console.print("Formats: " + ", ".join(f"{name} ({n} file{'s' if n > 1 else ''})"
+                                               for name, n in used.items()), markup=False)
     reasons: dict[str, int] = {}
     for r in results:
         for reason, n in r.reject_reasons.items():
@@ -158,7 +167,8 @@ def print_ingest_results(results: list, as_json: bool) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option("--format", "format_name", metavar="NAME",
-              help="Log format (see `weblog formats`); default: the source's, else 'combined'.")
+              help="Log format (see `weblog formats`); default: the source's, else 'auto' "
+                   "(detected per file).")
 @click.option("--vhost", metavar="NAME", help="Virtual host for lines that do not log one.")
 @as_of_option
 @json_option
@@ -528,11 +538,58 @@ def demo(ctx: click.Context, as_of: dt.date | None, days: int) -> None:
 @cli.command()
 def formats() -> None:
     """List the log format names accepted by --format and `format = ...`."""
-    from .formats import PRESETS
+    from .formats import AUTO, PRESETS
 
-    for name, (fmt, desc) in PRESETS.items():
-        click.echo(f"{name:<16} {desc}\n{'':<16} {fmt}")
-    click.echo(f"{'apache:<fmt>':<16} Any Apache LogFormat string, e.g. 'apache:%h %l %u %t \"%r\" %>s %b'")
+    click.echo(f"{'auto':<20} {AUTO.description} (the default)")
+    for name, preset in PRESETS.items():
+        spec = preset.spec if isinstance(preset.spec, str) else ""
+        note = "" if preset.detect else " Not auto-detected."
+        click.echo(f"{name:<20} {preset.description}{note}")
+        if spec:
+            click.echo(f"{'':<20} {spec}")
+    for spec, text in (
+            ("apache:<LogFormat>", "Any Apache LogFormat, e.g. 'apache:%h %l %u %t \"%r\" %>s %b'"),
+            ("nginx:<log_format>", "Any nginx log_format, e.g. 'nginx:$remote_addr - "
+                                   "$remote_user [$time_local] \"$request\" $status ...'"),
+            ("w3c:<fields>", "W3C without a #Fields header, e.g. 'w3c:date time c-ip cs-method "
+                             "cs-uri-stem sc-status'"),
+            ("json:<field=key>", "JSON lines, e.g. 'json:client=remote_addr time=ts "
+                                 "request=request status=status'")):
+        click.echo(f"{spec:<20} {text}")
+
+
+@cli.command()
+@click.argument("path", metavar="FILE")
+@json_option
+def detect(path: str, as_json: bool) -> None:
+    """Detect the log format of FILE from its first lines and say why.
+
+    Prints the format `format = "auto"` would use and how many of the sampled lines each
+    candidate reads. Exit code 2 when no format clearly wins (a mixed or unknown file).
+    """
+    from .detect import THRESHOLD, detect_file
+    from .errors import InputError
+
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"No such file: {path}.")
+    found = detect_file(file)
+    if as_json:
+        click.echo(json.dumps({
+            "file": path, "format": found.format.name if found.format else None,
+            "reason": found.reason, "sampled_lines": found.sampled,
+            "candidates": [{"format": c.name, "matched": c.matched, "counted": c.judged,
+                            "rate": round(c.rate, 4)} for c in found.candidates]}, indent=2))
+    else:
+        name = found.format.name if found.format else "(unknown)"
+        click.echo(f"{path}: {name}")
+        click.echo(f"  why: {found.reason}")
+        click.echo(f"  sampled {found.sampled} lines; a format must read {THRESHOLD:.0%} of "
+                   "the counted ones (blank, comment and header lines are not counted):")
+        for c in [c for c in found.candidates if c.matched][:8]:
+            click.echo(f"  {c.name:<20} {c.matched:>4} of {c.judged:<4} {c.rate:>5.0%}")
+    if found.format is None and not found.no_lines:
+        found.require(path)
 
 
 @cli.command("config")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import ipaddress
 import json
 import os
 import tomllib
@@ -35,7 +36,7 @@ class Setting:
     name: str  # dotted TOML key, e.g. "retention.raw_days"
     attr: str  # Config attribute
     default: Any
-    kind: str  # int | bool | str | str? | path | path? | str-list | sources | timezone
+    kind: str  # int | float | bool | str | str? | path | path? | str-list | cidr-list | ip-list | sources | timezone
     help: str
 
 
@@ -67,8 +68,22 @@ SETTINGS: tuple[Setting, ...] = (
             "MaxMind City .mmdb (optional; gives the country too when country_db is unset)."),
     Setting("geoip.asn_db", "asn_db", None, "path?",
             "MaxMind ASN (or ISP) .mmdb (optional)."),
+    Setting("trusted_proxies", "trusted_proxies", (), "cidr-list",
+            "Networks of your own proxies and load balancers (CIDR): the client is the "
+            "right-most address of X-Forwarded-For / Forwarded / %{c}a plus the peer that is "
+            "not in one of them."),
+    Setting("enrich.reverse_dns", "reverse_dns", False, "bool",
+            "Look up the host name of each distinct client address once per run (RAW keeps "
+            "the name, DETAIL its registered domain)."),
+    Setting("enrich.nameservers", "nameservers", (), "ip-list",
+            "DNS servers for reverse_dns (addresses, optionally with :port); empty: the "
+            "system's resolv.conf."),
+    Setting("enrich.dns_timeout", "dns_timeout", 1.0, "float",
+            "Seconds one reverse lookup may take."),
+    Setting("enrich.dns_budget_seconds", "dns_budget_seconds", 30.0, "float",
+            "Seconds all reverse lookups of one run may take together; the rest stay unresolved."),
     Setting("sources", "sources", (), "sources",
-            "[[sources]] tables: path (glob), format (default 'combined'), vhost (optional)."),
+            "[[sources]] tables: path (glob), format (default 'auto'), vhost (optional)."),
     Setting("prefect.task_runner", "task_runner", "thread", "str",
             "How the nightly flow runs its per-file ingest tasks: 'thread' (one process) or "
             "'dask' (prefect-dask; see prefect.dask_address)."),
@@ -90,7 +105,7 @@ SOURCE_KEYS = {"path": "glob of log files", "format": "log format name",
 @dataclass(frozen=True)
 class Source:
     path: str  # glob, absolute after loading
-    format: str = "combined"
+    format: str = "auto"
     vhost: str | None = None
 
 
@@ -109,6 +124,11 @@ class Config:
     country_db: Path | None = None
     city_db: Path | None = None
     asn_db: Path | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    reverse_dns: bool = False
+    nameservers: tuple[str, ...] = ()
+    dns_timeout: float = 1.0
+    dns_budget_seconds: float = 30.0
     sources: tuple[Source, ...] = ()
     task_runner: str = "thread"
     dask_address: str | None = None
@@ -159,6 +179,26 @@ def _coerce(setting: Setting, value: Any, origin: str, base: Path) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be an integer, not {type(value).__name__} {value!r}.")
         return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, not {type(value).__name__} {value!r}.")
+        return float(value)
+    if kind in ("cidr-list", "ip-list"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, not {value!r}.")
+        for v in value:
+            try:
+                if kind == "cidr-list":
+                    ipaddress.ip_network(v, strict=False)
+                else:  # a DNS server: address, or address:port / [IPv6]:port
+                    from .rdns import split_server
+
+                    ipaddress.ip_address(split_server(v)[0])
+            except ValueError:
+                what = ("a network like '10.0.0.0/8'" if kind == "cidr-list"
+                        else "an IP address (optionally with :port)")
+                raise ConfigError(f"{where}: {v!r} is not {what}.") from None
+        return tuple(value)
     if kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, not {value!r}.")
@@ -193,7 +233,7 @@ def _sources(value: Any, origin: str, base: Path) -> tuple[Source, ...]:
         path = table.get("path")
         if not isinstance(path, str) or not path:
             raise ConfigError(f"{origin}: [[sources]] #{i} needs a 'path' string (a file or glob).")
-        fmt = table.get("format", "combined")
+        fmt = table.get("format", "auto")
         vhost = table.get("vhost")
         if not isinstance(fmt, str) or (vhost is not None and not isinstance(vhost, str)):
             raise ConfigError(f"{origin}: [[sources]] #{i}: 'format' and 'vhost' must be strings.")
@@ -245,6 +285,9 @@ def validate(cfg: Config, origin: str) -> Config:
     if cfg.detail_days < cfg.raw_days:
         raise ConfigError(f"{_where(origin, 'retention.detail_days')} must be at least "
                           f"retention.raw_days ({cfg.raw_days}).")
+    if cfg.dns_timeout <= 0 or cfg.dns_budget_seconds < 0:
+        raise ConfigError(f"{_where(origin, 'enrich.dns_timeout')} must be above 0 and "
+                          "enrich.dns_budget_seconds not below 0.")
     if cfg.k_min < 1:
         raise ConfigError(f"{_where(origin, 'stats.k_min')} must be at least 1.")
     if cfg.task_runner not in TASK_RUNNERS:

@@ -5,7 +5,8 @@ chunk (tens of thousands, not millions), in Python, and come back as small Arrow
 that DuckDB joins on the original text. GeoIP always sees the full address, before
 truncation: a /24 often maps to a different city than the address.
 
-    clients:   client (as logged) -> address, hostname, kind, ip_version, client_net,
+    clients:   (client, forwarded_for) as logged -> the chosen client's address,
+               hostname (logged, or found by reverse DNS), kind, ip_version, client_net,
                client_domain, country, city, asn, as_org
     agents:    user_agent -> browser, browser_major, os, device, is_bot, bot_name
                (address literals in the families masked: they are cut out of the UA)
@@ -19,11 +20,12 @@ from collections.abc import Callable
 import pyarrow as pa
 
 from . import agents as agents_mod
-from . import anonymize, domains
+from . import anonymize, domains, forwarded
 from .geo import GeoLookup
+from .rdns import ReverseDNS
 
 CLIENT_SCHEMA = pa.schema([
-    ("client", pa.string()), ("kind", pa.string()), ("address", pa.string()),
+    ("client", pa.string()), ("forwarded_for", pa.string()), ("kind", pa.string()), ("address", pa.string()),
     ("hostname", pa.string()), ("ip_version", pa.int8()), ("client_net", pa.string()),
     ("client_domain", pa.string()), ("country", pa.string()), ("city", pa.string()),
     ("asn", pa.int32()), ("as_org", pa.string()),
@@ -36,11 +38,21 @@ REFERRER_SCHEMA = pa.schema([("referrer_host", pa.string()), ("referrer_domain",
 TEXT_SCHEMA = pa.schema([("original", pa.string()), ("masked", pa.string())])
 
 
-def clients_table(values: list[str | None], geo: GeoLookup | None,
-                  ipv4_prefix: int, ipv6_prefix: int) -> pa.Table:
+def clients_table(pairs: list[tuple[str | None, str | None]], geo: GeoLookup | None,
+                  ipv4_prefix: int, ipv6_prefix: int, trusted: tuple[str, ...] = (),
+                  rdns: ReverseDNS | None = None) -> pa.Table:
+    """One row per distinct (client, forwarded_for) pair of a chunk: the chosen client
+    (pipelines.forwarded; the logged client unless `trusted` proxies forwarded it) classified,
+    truncated, located, and named by reverse DNS when there is no logged name."""
+    nets = forwarded.networks(trusted)
+    chosen = [forwarded.choose(client, chain, nets) for client, chain in pairs]
+    values = sorted({c for c in chosen if c is not None})
     cols = anonymize.classify_clients(values, ipv4_prefix, ipv6_prefix)
     n = len(values)
-    hosts = cols["hostname"]
+    hosts = list(cols["hostname"])
+    if rdns is not None:
+        found = rdns.lookup_many([a for a, h in zip(cols["address"], hosts) if a and not h])
+        hosts = [h or (found.get(a) if a else None) for a, h in zip(cols["address"], hosts)]
     named = sorted({h for h in hosts if h})
     domain_of = dict(zip(named, domains.registered_domains(named)["domain"])) if named else {}
     geo_cols: dict[str, list] = {"country": [None] * n, "city": [None] * n,
@@ -48,25 +60,34 @@ def clients_table(values: list[str | None], geo: GeoLookup | None,
     if geo is not None and geo.enabled:
         addresses = cols["address"]
         todo = sorted({a for a in addresses if a})
-        found = geo.lookup_many(todo)
-        index = {a: i for i, a in enumerate(found["address"])}
+        found_geo = geo.lookup_many(todo)
+        index = {a: i for i, a in enumerate(found_geo["address"])}
         for row, address in enumerate(addresses):
             if address:
                 i = index[address]
                 for key in geo_cols:
-                    geo_cols[key][row] = found[key][i]
+                    geo_cols[key][row] = found_geo[key][i]
+    row_of = {v: i for i, v in enumerate(values)}
+    rows = [row_of.get(c) for c in chosen]
+
+    def pick(column: list) -> list:
+        return [None if r is None else column[r] for r in rows]
+
+    kinds = [("none" if r is None else cols["kind"][r]) for r in rows]
     return pa.table({
-        "client": pa.array(values, pa.string()),
-        "kind": pa.array(cols["kind"], pa.string()),
-        "address": pa.array(cols["address"], pa.string()),
-        "hostname": pa.array(hosts, pa.string()),
-        "ip_version": pa.array(cols["ip_version"], pa.int8()),
-        "client_net": pa.array(cols["client_net"], pa.string()),
-        "client_domain": pa.array([domain_of.get(h) if h else None for h in hosts], pa.string()),
-        "country": pa.array(geo_cols["country"], pa.string()),
-        "city": pa.array(geo_cols["city"], pa.string()),
-        "asn": pa.array(geo_cols["asn"], pa.int32()),
-        "as_org": pa.array(geo_cols["as_org"], pa.string()),
+        "client": pa.array([c for c, _ in pairs], pa.string()),
+        "forwarded_for": pa.array([f for _, f in pairs], pa.string()),
+        "kind": pa.array(kinds, pa.string()),
+        "address": pa.array(pick(cols["address"]), pa.string()),
+        "hostname": pa.array(pick(hosts), pa.string()),
+        "ip_version": pa.array(pick(cols["ip_version"]), pa.int8()),
+        "client_net": pa.array(pick(cols["client_net"]), pa.string()),
+        "client_domain": pa.array([domain_of.get(h) if h else None for h in pick(hosts)],
+                                  pa.string()),
+        "country": pa.array(pick(geo_cols["country"]), pa.string()),
+        "city": pa.array(pick(geo_cols["city"]), pa.string()),
+        "asn": pa.array(pick(geo_cols["asn"]), pa.int32()),
+        "as_org": pa.array(pick(geo_cols["as_org"]), pa.string()),
     }, schema=CLIENT_SCHEMA)
 
 

@@ -5,9 +5,12 @@ several files at once (threads, or Dask workers on other processes) while the wa
 is only ever written by one connection, in a fixed order:
 
  1. plan (warehouse, in order): recognise a file whose bytes are already in the ledger or
-    equal to an earlier file of this run -> "already ingested", nothing read; otherwise
-    reserve a file_id and write raw/.staging/F/plan.json (path, format, hashes; no content);
- 2. stage (no warehouse; any process): read the file in chunks of whole lines
+    equal to an earlier file of this run -> "already ingested", nothing read; find what of
+    it is new (pipelines.sources: a grown, rotated or recompressed log continues the content
+    of earlier pieces, whose prefix is skipped) and its format ('auto': the earlier piece's,
+    else pipelines.detect); reserve a file_id and write raw/.staging/F/plan.json (path,
+    format, hashes, the content range to read; no content);
+ 2. stage (no warehouse; any process): read the file's new lines in chunks of whole lines
     (pipelines.lines) and, per chunk, in a private in-memory DuckDB: parse every line
     (pipelines.parse) into an Arrow table, enrich the distinct clients, agents, referrer
     hosts and address-bearing texts (pipelines.enrich), then
@@ -49,13 +52,14 @@ from pathlib import Path
 
 import duckdb
 
-from . import anonymize, enrich, lines, raw, retention, warehouse
+from . import anonymize, detect, enrich, lines, raw, retention, sources, warehouse
 from .config import Config
 from .errors import IngestError, InputError, SourceReadError, WeblogError
-from .formats import PRESETS, RegexFormat, get_format
+from .formats import PRESETS, get_format
 from .geo import GeoLookup
 from .lock import data_dir_lock
-from .parse import parse_sql, sql_str
+from .parse import LogFormat, parse_sql, sql_str
+from .rdns import ReverseDNS, open_reverse_dns
 
 log = logging.getLogger("weblog.ingest")
 
@@ -71,7 +75,7 @@ class IngestResult:
     """What one ingest did: counts, days and names only (safe for Prefect and logs)."""
 
     path: str
-    status: str  # ingested | already ingested
+    status: str  # ingested | already ingested | no new lines
     file_id: int | None = None
     lines_read: int = 0
     lines_parsed: int = 0
@@ -83,6 +87,8 @@ class IngestResult:
     duplicate_of: str | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    format: str | None = None  # the format the lines were read with ('auto' resolved)
+    content_start: int = 0  # > 0: a growing or rotated file, read from here on
 
     @property
     def reconciles(self) -> bool:
@@ -143,7 +149,7 @@ def _path_expr(query_keep: tuple[str, ...]) -> str:
     return f"{base} || coalesce('?' || nullif({kept}, ''), '')"
 
 
-def _staged_sql(fmt: RegexFormat, cfg: Config, as_of: dt.date) -> str:
+def _staged_sql(fmt: LogFormat, cfg: Config, as_of: dt.date) -> str:
     """Parse + local day/hour + future check + DETAIL path, over the chunk relation."""
     tz = sql_str(cfg.timezone)
     # lines stamped after the end of the as-of day (+1 day of slack for clock skew) are
@@ -174,7 +180,7 @@ FROM (
 
 RAW_COLUMNS = """
     day AS date, day, ts, p.vhost, p.client, c.address AS client_address,
-    c.hostname AS client_hostname, forwarded_for, remote_user, method, url, protocol,
+    c.hostname AS client_hostname, p.forwarded_for, remote_user, method, url, protocol,
     request, status, bytes, referrer, user_agent, time_served_ms,
     {file_id}::INTEGER AS source_file_id, line_no
 """
@@ -194,6 +200,7 @@ SELECT
     CASE WHEN {internal} THEN coalesce(mr.masked, p.referrer_path) END AS referrer_path
 FROM parsed p
 LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
+    AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
 LEFT JOIN enr_agents a ON a.user_agent IS NOT DISTINCT FROM p.user_agent
 LEFT JOIN enr_referrers r ON r.referrer_host = p.referrer_host
 LEFT JOIN enr_texts mp ON mp.original = p.path
@@ -256,16 +263,18 @@ class _Memos:
     texts: enrich.Memo
 
     @classmethod
-    def for_config(cls, cfg: Config, geo: GeoLookup | None) -> _Memos:
+    def for_config(cls, cfg: Config, geo: GeoLookup | None,
+                   rdns: ReverseDNS | None = None) -> _Memos:
         p4, p6 = cfg.ipv4_prefix, cfg.ipv6_prefix
-        return cls(enrich.Memo(lambda v: enrich.clients_table(v, geo, p4, p6)),
+        return cls(enrich.Memo(lambda v: enrich.clients_table(v, geo, p4, p6,
+                                                              cfg.trusted_proxies, rdns)),
                    enrich.Memo(lambda v: enrich.agents_table(v, p4, p6)),
                    enrich.Memo(lambda v: enrich.referrers_table(v, p4, p6)),
                    enrich.Memo(lambda v: enrich.masked_texts_table(v, p4, p6)))
 
 
 def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
-                   fmt: RegexFormat, cfg: Config, file_id: int, as_of: dt.date, window: dt.date,
+                   fmt: LogFormat, cfg: Config, file_id: int, as_of: dt.date, window: dt.date,
                    default_vhost: str, memos: _Memos, stage: Path, totals: _Totals) -> None:
     """Parse, enrich and stage one chunk on `work`, the stage's private in-memory DuckDB
     (autocommit there: what a chunk creates is dropped with it, memory stays bounded by
@@ -276,9 +285,10 @@ def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, 
 
     # distinct values -> small enrichment tables (memoised across the file's chunks)
     with totals.timed("enrich"):
-        per_client = work.execute("SELECT client, count(*) FROM parsed WHERE reject IS NULL "
-                                  "GROUP BY client").fetchall()
-        clients = memos.clients([c for c, _ in per_client])
+        # the client of each distinct (client, forwarded-for chain) pair: trusted proxies, rDNS
+        per_client = work.execute("SELECT client, forwarded_for, count(*) FROM parsed "
+                                  "WHERE reject IS NULL GROUP BY ALL").fetchall()
+        clients = memos.clients([(c, f) for c, f, _ in per_client])
         work.register("enr_clients", clients)
         uas = _distinct(work, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
         work.register("enr_agents", memos.agents(uas))
@@ -304,7 +314,7 @@ def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, 
         FROM parsed
     """).fetchall()[0]
     kinds = clients.column("kind").to_pylist()
-    totals.bad_client += sum(count for (_, count), kind in zip(per_client, kinds)
+    totals.bad_client += sum(count for (_, _, count), kind in zip(per_client, kinds)
                              if kind not in ("ipv4", "ipv6", "hostname"))
     totals.lines += n
     totals.parsed += n_ok
@@ -321,6 +331,7 @@ def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, 
             work.execute(f"""
                 COPY (SELECT {RAW_COLUMNS.format(file_id=file_id)}
                       FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
+                          AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
                       WHERE p.reject IS NULL AND p.day >= DATE '{window}')
                 TO {sql_str(stage.as_posix())}
                 (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date), OVERWRITE_OR_IGNORE,
@@ -344,7 +355,7 @@ def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, 
         work.unregister(name)
 
 
-def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: RegexFormat, file_id: int, k: int,
+def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: LogFormat, file_id: int, k: int,
                    as_of: dt.date, stage: Path, totals: _Totals) -> None:
     generic = "does not match format " + fmt.name
     sample = con.execute(f"""
@@ -378,7 +389,7 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: RegexFormat, file_id: in
 
 PLAN_NAME = "plan.json"
 MANIFEST_NAME = "manifest.json"
-Job = tuple[str, RegexFormat, "str | None"]  # (file or '-', format, vhost)
+Job = tuple[str, LogFormat, "str | None"]  # (file or '-', format, vhost)
 
 
 @dataclass
@@ -387,23 +398,30 @@ class PlannedFile:
 
     path: str  # the file to read (stdin: its spool copy)
     shown: str  # the name recorded in the ledger and the results
-    format: str  # spec for get_format: a preset name or 'apache:<LogFormat>'
+    format: str  # spec for get_format: a preset name or 'kind:<format string>'
     vhost: str | None
     sha256: str
     size: int
     device: int | None
     inode: int | None
-    file_id: int | None = None  # None: nothing to read, see duplicate_of
+    file_id: int | None = None  # None: nothing to read, see status and duplicate_of
     duplicate_of: str | None = None
+    status: str | None = None  # why nothing is read: 'already ingested' | 'no new lines'
+    skip_bytes: int = 0  # content already ingested by earlier pieces (pipelines.sources)
+    first_line_no: int = 1
+    complete_only: bool = False  # a last line without its newline waits for the next run
+    previous: str | None = None  # the earlier piece this content continues
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def format_spec(fmt: RegexFormat) -> str:
-    """The name get_format() turns back into `fmt`."""
-    preset = PRESETS.get(fmt.name)
-    return fmt.name if preset and preset[0] == fmt.source else f"apache:{fmt.source}"
+def format_spec(fmt: LogFormat) -> str:
+    """The name get_format() turns back into `fmt` (in another process too)."""
+    if fmt.name in PRESETS or fmt.name == "auto":
+        return fmt.name
+    kind = fmt.name.split("-", 1)[0]  # 'apache-custom', 'nginx-custom', 'w3c-custom', ...
+    return fmt.source if fmt.source.startswith(kind + ":") else f"{kind}:{fmt.source}"
 
 
 def _write_json(path: Path, doc: dict) -> None:
@@ -422,7 +440,7 @@ def _read_json(path: Path, what: str) -> dict:
 
 
 def _plan_one(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, shown: str,
-              fmt: RegexFormat, vhost: str | None, seen: dict[str, str]) -> PlannedFile:
+              fmt: LogFormat, vhost: str | None, seen: dict[str, str]) -> PlannedFile:
     try:
         ident = lines.file_identity(path)
         digest = lines.file_sha256(path)
@@ -433,8 +451,27 @@ def _plan_one(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, shown: st
     # the configured vhost goes to DETAIL and the ledger too: no address literal in it either
     vhost = anonymize.mask_addresses(vhost, cfg.ipv4_prefix, cfg.ipv6_prefix) if vhost else None
     planned = PlannedFile(str(path), shown, format_spec(fmt), vhost, digest, ident["size"],
-                          ident["device"], ident["inode"], duplicate_of=earlier)
+                          ident["device"], ident["inode"], duplicate_of=earlier,
+                          status="already ingested" if earlier else None)
     if earlier is None:
+        # growing and rotated files: skip what earlier pieces of this content read
+        try:
+            piece = sources.plan(con, path, finished=shown == STDIN)
+            resolved = None if piece.nothing_new else \
+                detect.resolve(fmt, path, shown, piece.previous_format)
+        except (OSError, EOFError) as exc:
+            raise SourceReadError(f"Cannot read {shown}: {type(exc).__name__}: "
+                                  f"{_safe(exc)}.") from None
+        if piece.nothing_new:
+            planned.status, planned.duplicate_of = "already ingested", piece.previous
+            return planned
+        if resolved is None:
+            planned.status = "no new lines"
+            return planned
+        planned.format = format_spec(resolved)
+        planned.skip_bytes, planned.first_line_no = piece.skip_bytes, piece.first_line_no
+        planned.complete_only, planned.previous = piece.complete_only, piece.previous
+
         seen[digest] = shown
         planned.file_id = con.execute("SELECT nextval('ingested_files_seq')").fetchall()[0][0]
         stage = raw.ensure_dir(raw.staging_dir(cfg.data_dir, planned.file_id))
@@ -471,8 +508,9 @@ def plan_ingest(cfg: Config, jobs: Iterable[Job]) -> list[PlannedFile]:
 
 
 def skipped_result(planned: PlannedFile) -> IngestResult:
-    """The result of a planned file that is not read (its bytes were ingested before)."""
-    return IngestResult(planned.shown, "already ingested", duplicate_of=planned.duplicate_of)
+    """The result of a planned file that is not read (ingested before, or nothing new)."""
+    return IngestResult(planned.shown, planned.status or "already ingested",
+                        duplicate_of=planned.duplicate_of)
 
 
 # --------------------------------------------------------------------------- 2. stage
@@ -525,7 +563,8 @@ def _clear_stage(stage: Path) -> None:
 
 
 def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | None = None,
-               progress: Callable[[int], None] | None = None) -> StagedFile:
+               progress: Callable[[int], None] | None = None,
+               rdns: ReverseDNS | None = None) -> StagedFile:
     """Read, parse and enrich one planned file into raw/.staging/F (no warehouse involved).
 
     Safe to run in several threads or processes at once, each on its own file id.
@@ -540,20 +579,27 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
     stats = lines.ReadStats()
     own_geo = geo is None
     geo = open_geo(cfg) if own_geo else geo
+    own_rdns = rdns is None
+    rdns = open_reverse_dns(cfg) if own_rdns else rdns
     con, spill = _stage_connection(cfg.data_dir, file_id)
     lines_at = (0, 0)
     try:
+        # a stateful format (W3C headers) needs the state of the lines skipped
+        carry = sources.carry_before(Path(planned.path), fmt, planned.first_line_no)
         with raw.private_umask(), open(planned.path, "rb") as handle:
             stream, stats.compression = lines.open_decompressed(handle)
-            memos = _Memos.for_config(cfg, geo)
-            chunks = lines.iter_chunks(stream, stats)
+            memos = _Memos.for_config(cfg, geo, rdns)
+            chunks = lines.iter_chunks(stream, stats, skip_bytes=planned.skip_bytes,
+                                       first_line_no=planned.first_line_no,
+                                       complete_only=planned.complete_only)
             for k in itertools.count():
                 with totals.timed("read"):
                     chunk = next(chunks, None)
                 if chunk is None:
                     break
                 lines_at = (chunk.first_line_no, chunk.first_line_no + chunk.num_lines - 1)
-                _process_chunk(con, chunk, k, fmt=fmt, cfg=cfg, file_id=file_id, as_of=as_of,
+                bound, carry = fmt.bind(chunk.table, carry)  # W3C: this chunk's headers
+                _process_chunk(con, chunk, k, fmt=bound, cfg=cfg, file_id=file_id, as_of=as_of,
                                window=window, default_vhost=planned.vhost or "default",
                                memos=memos, stage=stage, totals=totals)
                 if progress is not None:
@@ -600,7 +646,8 @@ def _iso(ts: dt.datetime | None) -> str | None:
 # --------------------------------------------------------------------------- 3. commit
 
 def _already(con: duckdb.DuckDBPyConnection, column: str, digest: str) -> str | None:
-    row = con.execute(f"SELECT path FROM ingested_files WHERE {column} = ? AND content_start = 0 "
+    # any piece: a piece's hashes cover the whole file as it was then (its skipped prefix too)
+    row = con.execute(f"SELECT path FROM ingested_files WHERE {column} = ? "
                       "ORDER BY file_id LIMIT 1", [digest]).fetchall()
     return row[0][0] if row else None
 
@@ -612,9 +659,13 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
     planned = PlannedFile(**_read_json(stage / PLAN_NAME, "plan"))
     staged = StagedFile(**_read_json(stage / MANIFEST_NAME, "manifest"))
     earlier = _already(con, "content_sha256", staged.content_sha256)
-    if earlier is not None:  # same lines as an ingested file, rotated or recompressed
+    if earlier is not None or not staged.lines_read:
+        # same lines as an ingested file (rotated or recompressed), or nothing new at all
         raw.discard(cfg.data_dir, file_id)
-        return IngestResult(planned.shown, "already ingested", duplicate_of=earlier,
+        if earlier is None and planned.skip_bytes:
+            earlier = planned.previous  # only a partial line, or nothing, since then
+        return IngestResult(planned.shown, "already ingested" if earlier else "no new lines",
+                            duplicate_of=earlier,
                             seconds=staged.seconds + time.perf_counter() - started)
     detail = sorted((stage / raw.DETAIL_STAGE).glob("*.parquet"))
     commit_started = time.perf_counter()
@@ -628,7 +679,8 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
                 ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)""", [
             file_id, planned.shown, planned.vhost, get_format(planned.format).name,
             staged.compression, planned.size, planned.sha256, staged.content_sha256,
-            staged.head_sha256, 0, staged.content_bytes, planned.device, planned.inode,
+            staged.head_sha256, planned.skip_bytes, staged.content_bytes, planned.device,
+            planned.inode,
             staged.lines_read, staged.lines_parsed, staged.lines_rejected, staged.lines_too_old,
             staged.lines_bad_client, staged.first_ts, staged.last_ts, staged.as_of])
         con.execute("COMMIT")
@@ -646,7 +698,8 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
     return IngestResult(
         planned.shown, "ingested", file_id, staged.lines_read, staged.lines_parsed,
         staged.lines_rejected, staged.lines_too_old, staged.lines_bad_client, staged.days,
-        staged.reject_reasons, None, staged.seconds + time.perf_counter() - started, timings)
+        staged.reject_reasons, None, staged.seconds + time.perf_counter() - started, timings,
+        get_format(planned.format).name, planned.skip_bytes)
 
 
 def commit_ingest(cfg: Config, file_id: int) -> IngestResult:
@@ -663,11 +716,12 @@ def commit_ingest(cfg: Config, file_id: int) -> IngestResult:
 
 def _ingest_planned(con: duckdb.DuckDBPyConnection, cfg: Config, planned: PlannedFile,
                     as_of: dt.date, geo: GeoLookup | None,
-                    progress: Callable[[int], None] | None) -> IngestResult:
+                    progress: Callable[[int], None] | None,
+                    rdns: ReverseDNS | None = None) -> IngestResult:
     if planned.file_id is None:
         return skipped_result(planned)
     try:
-        stage_file(cfg, planned.file_id, as_of=as_of, geo=geo, progress=progress)
+        stage_file(cfg, planned.file_id, as_of=as_of, geo=geo, progress=progress, rdns=rdns)
     except BaseException:
         raw.discard(cfg.data_dir, planned.file_id)
         raise
@@ -675,13 +729,14 @@ def _ingest_planned(con: duckdb.DuckDBPyConnection, cfg: Config, planned: Planne
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
-                fmt: RegexFormat, vhost: str | None, as_of: dt.date,
+                fmt: LogFormat, vhost: str | None, as_of: dt.date,
                 geo: GeoLookup | None, display_path: str | None = None,
-                progress: Callable[[int], None] | None = None) -> IngestResult:
+                progress: Callable[[int], None] | None = None,
+                rdns: ReverseDNS | None = None) -> IngestResult:
     """Plan, stage and commit one file (caller holds the data-dir lock)."""
     shown = display_path or str(path)
     planned = _plan_one(con, cfg, Path(path), shown, fmt, vhost, {})
-    return _ingest_planned(con, cfg, planned, as_of, geo, progress)
+    return _ingest_planned(con, cfg, planned, as_of, geo, progress, rdns)
 
 
 def _safe(exc: BaseException) -> str:
@@ -707,6 +762,7 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
     as_of = retention.resolve_as_of(as_of, cfg.timezone)
     results = []
     geo = open_geo(cfg)
+    resolver = open_reverse_dns(cfg)  # one per run: each address is looked up once
     try:
         with data_dir_lock(cfg.data_dir, what="ingest"):
             raw.prepare(cfg.data_dir)
@@ -718,7 +774,7 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
                 for i, item in enumerate(planned):
                     progress = progress_factory(item.shown, item.size) if progress_factory else None
                     try:
-                        result = _ingest_planned(con, cfg, item, as_of, geo, progress)
+                        result = _ingest_planned(con, cfg, item, as_of, geo, progress, resolver)
                     except BaseException:
                         for later in planned[i + 1:]:  # plans never staged
                             if later.file_id is not None:
@@ -736,17 +792,22 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
     finally:
         if geo is not None:
             geo.close()
+        if resolver is not None:
+            resolver.report()
     return results
 
 
 def _log_result(r: IngestResult) -> None:
     """One progress line per file (names and counts only)."""
     if r.status == "ingested":
-        log.info("%s: ingested %d lines (%d parsed, %d rejected, %d too old for RAW) in %.1f s",
-                 r.path, r.lines_read, r.lines_parsed, r.lines_rejected, r.lines_too_old,
-                 r.seconds)
-    else:
+        log.info("%s: ingested %d lines (%d parsed, %d rejected, %d too old for RAW) in %.1f s "
+                 "as %s%s", r.path, r.lines_read, r.lines_parsed, r.lines_rejected,
+                 r.lines_too_old, r.seconds, r.format,
+                 f", from content offset {r.content_start}" if r.content_start else "")
+    elif r.duplicate_of:
         log.info("%s: %s (as %s)", r.path, r.status, r.duplicate_of)
+    else:
+        log.info("%s: %s", r.path, r.status)
 
 
 def ingest_paths(cfg: Config, patterns: Iterable[str], *, format_name: str | None = None,
@@ -755,14 +816,14 @@ def ingest_paths(cfg: Config, patterns: Iterable[str], *, format_name: str | Non
                  progress_factory: Callable[[str, int], Callable[[int], None]] | None = None,
                  ) -> list[IngestResult]:
     """Ingest files, globs and '-' (stdin) under the data-dir lock, oldest first."""
-    fmt = get_format(format_name or "combined")
+    fmt = get_format(format_name or "auto")
     jobs = [(name, fmt, vhost) for name in expand_paths(patterns)]
     return _run_jobs(cfg, jobs, as_of, on_result, progress_factory)
 
 
-def source_files(cfg: Config, format_name: str | None = None) -> list[tuple[str, RegexFormat, str | None]]:
+def source_files(cfg: Config, format_name: str | None = None) -> list[tuple[str, LogFormat, str | None]]:
     """(file, format, vhost) for every file the configured [[sources]] match now."""
-    jobs: list[tuple[str, RegexFormat, str | None]] = []
+    jobs: list[tuple[str, LogFormat, str | None]] = []
     for source in cfg.sources:
         fmt = get_format(format_name or source.format)
         try:
@@ -774,7 +835,7 @@ def source_files(cfg: Config, format_name: str | None = None) -> list[tuple[str,
     return jobs
 
 
-def ingest_jobs(cfg: Config, jobs: list[tuple[str, RegexFormat, str | None]], *,
+def ingest_jobs(cfg: Config, jobs: list[tuple[str, LogFormat, str | None]], *,
                 as_of: dt.date | None = None,
                 on_result: Callable[[IngestResult], None] | None = None,
                 progress_factory: Callable[[str, int], Callable[[int], None]] | None = None,
@@ -791,7 +852,7 @@ def source_jobs(cfg: Config, patterns: Iterable[str] | None = None) -> list[Job]
     if patterns is None:
         return configured
     by_file = {Path(job[0]).resolve(): job for job in configured}
-    return [by_file.get(Path(name).resolve(), (name, get_format("combined"), None))
+    return [by_file.get(Path(name).resolve(), (name, get_format("auto"), None))
             for name in expand_paths(patterns)]
 
 

@@ -13,8 +13,9 @@ newline uses CR as its line separator.
 
 Compression is recognised by magic bytes, not by name: gzip (also multi-member), bzip2,
 xz and zstd. The reader hashes the decompressed content as it goes (`content_sha256`) and
-the first `HEAD_BYTES` of it (`head_sha256`), so rotated and recompressed copies of the
-same log are recognised as the same content.
+the first `HEAD_BYTES` of the lines it read (`head_sha256`), so rotated and recompressed
+copies of the same log are recognised as the same content, and a growing file as the
+continuation of what was read before (pipelines.sources).
 """
 from __future__ import annotations
 
@@ -219,7 +220,14 @@ def iter_chunks(stream: BinaryIO, stats: ReadStats, *, chunk_bytes: int | None =
             break
     stats.content_bytes = offset
     stats.content_sha256 = stats._hash.hexdigest()
-    stats.head_sha256 = hashlib.sha256(bytes(stats._head)).hexdigest()
+    # the head of what was read as lines: a partial last line left pending is not part of it,
+    # so a growing file's head is found again once that line is complete (pipelines.sources)
+    stats.head_sha256 = head_digest(bytes(stats._head[:offset]))
+
+
+def head_digest(content: bytes) -> str:
+    """SHA-256 of the first HEAD_BYTES of `content` (all of it when shorter)."""
+    return hashlib.sha256(content[:HEAD_BYTES]).hexdigest()
 
 
 def file_sha256(path: Path, block: int = 8 << 20) -> str:

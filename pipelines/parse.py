@@ -1,29 +1,76 @@
 """Parse a chunk of lines into canonical request columns, vectorised in DuckDB.
 
-`parse_sql(fmt, relation, timezone)` returns one SELECT over a relation of (line_no, line)
-that yields, for every line, the canonical columns below plus `reject`: NULL when the
-line parsed, else the reason. Nothing is filtered here: the caller materialises the result
-once and routes rows to RAW, DETAIL and rejects (filtering on an extracted field in the
-same query makes DuckDB run the regexes twice, ../shared/PERF-NOTES.md point 4).
+Every log format (regex formats compiled from Apache/nginx strings, W3C extended, JSON
+lines) is a `LogFormat`: it writes the SQL of a CTE named `fields` over a relation of
+(line_no, line), one row per line, with the columns in `FIELD_COLUMNS`. `parse_sql` adds
+what every format shares: splitting a logged request line into method, URL and protocol,
+absolute-form URLs of load balancers, the reject reason, and NULL fields on rejected rows.
+So ingest never knows which kind of format it reads.
+
+`parse_sql(fmt, relation, timezone)` returns one SELECT yielding, for every line, the
+canonical columns below plus `reject`: NULL when the line parsed, else the reason. Nothing
+is filtered here: the caller materialises the result once and routes rows to RAW, DETAIL
+and rejects (filtering on an extracted field in the same query makes DuckDB run the
+regexes twice, ../shared/PERF-NOTES.md point 4).
 
 Canonical columns (all may be NULL when the format does not log them):
     line_no BIGINT, reject VARCHAR, client VARCHAR, remote_user VARCHAR,
     ts TIMESTAMP (UTC instant), vhost VARCHAR, method VARCHAR, url VARCHAR,
     protocol VARCHAR, request VARCHAR (as logged), status SMALLINT, bytes BIGINT,
     referrer VARCHAR, user_agent VARCHAR, time_served_ms DOUBLE, forwarded_for VARCHAR
+
+Formats whose meaning depends on earlier lines (W3C `#Fields:` headers) are bound to a
+chunk first: `fmt.bind(table, carry)` returns the format to use for that chunk and the
+state to carry into the next one. Stateless formats return themselves.
 """
 from __future__ import annotations
 
-from .formats import RegexFormat
+from typing import Any
+
+import pyarrow as pa
 
 COLUMNS = (
     "line_no", "reject", "client", "remote_user", "ts", "vhost", "method", "url", "protocol",
     "request", "status", "bytes", "referrer", "user_agent", "time_served_ms", "forwarded_for",
 )
+# what a format's `fields` CTE yields: `line` only on unmatched rows (for the blank/comment
+# reasons), `is_match`, and `reason` (a format's own reject reason for unmatched rows)
+FIELD_COLUMNS = ("line_no", "line", "is_match", "reason", *COLUMNS[2:])
 METHOD_RE = r"[A-Za-z][A-Za-z0-9_.-]{0,31}"
 PROTOCOL_RE = r"[A-Za-z]+/[0-9.]+"
 # slow path for requests that are not "METHOD URL PROTOCOL" (HTTP/0.9, spaces in the URL)
 REQUEST_RE = rf"^({METHOD_RE}) (\S(?:.*?\S)?)(?: ({PROTOCOL_RE}))?$"
+# a record of the format's producer that is not a request (Caddy's other loggers, HAProxy's
+# "Proxy started"): rejected with this reason, which detection does not count
+NOT_ACCESS = "not an access log record"
+# a request target in absolute form (load balancers, proxies): scheme://authority/path
+ABSOLUTE_URL_RE = r"^[A-Za-z][A-Za-z0-9+.-]*://(\[[^\]]*\]|[^/?#:]*)(?::[0-9]*)?([/?#].*)?$"
+
+
+class LogFormat:
+    """What every log format provides. Subclasses are frozen dataclasses."""
+
+    name: str
+    kind: str = "?"
+    description: str = ""
+    source: str = ""  # the string it was compiled from, if any
+    absolute_urls = False  # URLs may be absolute (https://host/path): keep the path, host -> vhost
+    stateful = False  # needs `bind` with the state of earlier lines (W3C headers)
+
+    def fields_ctes(self, relation: str, timezone: str) -> str:
+        """CTE definitions ending in one named `fields` (see FIELD_COLUMNS)."""
+        raise NotImplementedError
+
+    def diagnose(self, line: str) -> str:
+        """Why a line does not match (names fields, never quotes the line)."""
+        return f"does not match format {self.name}"
+
+    def bind(self, table: pa.Table, carry: Any = None) -> tuple["LogFormat", Any]:
+        """The format to parse this chunk with, and the state for the next chunk."""
+        return self, None
+
+    def parse_sql(self, relation: str, timezone: str) -> str:
+        return parse_sql(self, relation, timezone)
 
 
 def sql_str(text: str) -> str:
@@ -31,112 +78,129 @@ def sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _dash_null(expr: str) -> str:
+def dash_null(expr: str) -> str:
+    """NULL for the empty string and '-' (how logs write 'no value')."""
     return f"nullif(nullif({expr}, ''), '-')"
 
 
-def _ts_expr(raw: str, time_format: str, timezone: str) -> str:
-    parsed = f"try_strptime({raw}, {sql_str(time_format)})"
-    if "%z" in time_format or "%Z" in time_format:
+def ts_expr(raw: str, time_format: str | list[str], timezone: str) -> str:
+    """A UTC TIMESTAMP from text: with an offset in the format it is exact, without one the
+    text is local time in the site time zone."""
+    formats = [time_format] if isinstance(time_format, str) else time_format
+    arg = sql_str(formats[0]) if len(formats) == 1 else "[" + ", ".join(map(sql_str, formats)) + "]"
+    parsed = f"try_strptime({raw}, {arg})"
+    if any("%z" in f or "%Z" in f for f in formats):
         return f"timezone('UTC', {parsed})"
-    # naive local time as written: interpret it in the site time zone
-    return f"timezone('UTC', timezone({sql_str(timezone)}, {parsed}))"
+    if all(f.endswith("Z") for f in formats):  # ISO 8601 in UTC ('...T23:39:43.945958Z')
+        return parsed
+    return local_ts(parsed, timezone)
 
 
-def parse_sql(fmt: RegexFormat, relation: str, timezone: str) -> str:
+def local_ts(expr: str, timezone: str) -> str:
+    """A naive TIMESTAMP read as wall time in `timezone`, as a UTC instant."""
+    if timezone == "UTC":
+        return expr
+    return f"timezone('UTC', timezone({sql_str(timezone)}, {expr}))"
+
+
+def epoch_ts(raw: str, scale: float = 1.0) -> str:
+    """A UTC TIMESTAMP from seconds (or ms/us with `scale`) since the epoch; junk is NULL."""
+    value = f"TRY_CAST({raw} AS DOUBLE)" + (f" / {scale}" if scale != 1.0 else "")
+    # 1970..2100: to_timestamp raises out of range, and nothing else is a log's time
+    return (f"CASE WHEN {value} BETWEEN 0 AND 4102444800 "
+            f"THEN timezone('UTC', to_timestamp({value})) END")
+
+
+def duration_ms(raw: str, unit: str) -> str:
+    """Time served in milliseconds from a number in `unit` (us, ms, s, ns); negative is NULL
+    (load balancers log -1 for 'not measured')."""
+    factor = {"us": " / 1000.0", "ms": "", "s": " * 1000.0", "ns": " / 1000000.0"}[unit]
+    value = f"TRY_CAST({raw} AS DOUBLE)"
+    return f"CASE WHEN {value} >= 0 THEN {value}{factor} END"
+
+
+EPOCH_SCALE = {"epoch": 1.0, "epoch_ms": 1000.0, "epoch_us": 1000000.0}
+SERVED_UNIT = {"time_us": "us", "time_ms": "ms", "time_s": "s", "time_ns": "ns"}
+TEXT_COLUMNS = ("client", "remote_user", "vhost", "method", "url", "protocol", "request",
+                "referrer", "user_agent", "forwarded_for")
+
+
+def canonical_exprs(raw: dict[str, str], time_format: str | tuple[str, ...] | list[str],
+                    timezone: str) -> dict[str, str]:
+    """Typed SQL for the canonical columns from raw text expressions keyed by canonical field
+    name (client, time/epoch*, status, bytes, time_us/ms/s/ns, ...); absent ones are NULL."""
+    cols = {name: dash_null(raw[name]) if name in raw else "NULL::VARCHAR"
+            for name in TEXT_COLUMNS}
+    if "time" in raw:
+        formats = [time_format] if isinstance(time_format, str) else list(time_format)
+        cols["ts"] = ts_expr(raw["time"], formats, timezone)
+    else:
+        cols["ts"] = next((epoch_ts(raw[n], scale) for n, scale in EPOCH_SCALE.items()
+                           if n in raw), "NULL::TIMESTAMP")
+    cols["status"] = f"TRY_CAST({raw['status']} AS SMALLINT)" if "status" in raw \
+        else "NULL::SMALLINT"
+    cols["bytes"] = f"coalesce(TRY_CAST({raw['bytes']} AS BIGINT), 0)" if "bytes" in raw \
+        else "0::BIGINT"
+    if "upstream_time_s" in raw:  # nginx: "0.100, 0.004" when several upstreams served it
+        raw = {**raw, "time_s": f"split_part({raw['upstream_time_s']}, ',', 1)"}
+    cols["time_served_ms"] = next((duration_ms(raw[n], unit) for n, unit in SERVED_UNIT.items()
+                                   if n in raw), "NULL::DOUBLE")
+    return cols
+
+
+def select_list(cols: dict[str, str]) -> str:
+    """`expr AS name` for the canonical columns of a `fields` CTE, in FIELD_COLUMNS order."""
+    return ",\n        ".join(f"{cols[name]} AS {name}" for name in FIELD_COLUMNS[4:])
+
+
+def parse_sql(fmt: LogFormat, relation: str, timezone: str) -> str:
     """SELECT producing COLUMNS for every row of `relation` (line_no, line)."""
-    extracts = []
-    where: dict[str, str] = {}
-    for k, (pattern, names) in enumerate(fmt.patterns):
-        alias = f"g{k}"
-        name_list = ", ".join(sql_str(n) for n in names)
-        extracts.append(f"regexp_extract(line, {sql_str(pattern)}, [{name_list}]) AS {alias}")
-        for n in names:
-            where[n] = f"{alias}.{n}"
-    have = set(where)
-
-    def col(name: str) -> str | None:
-        return where.get(name)
-
-    def text(name: str) -> str:
-        return _dash_null(col(name)) if name in have else "NULL::VARCHAR"
-
-    if "request" in have:
-        request = text("request")
-        # fast path: split on spaces; the regex runs only for the odd ones out
-        # (CASE evaluates each branch only on the rows it selects)
-        slow = ", ".join(f"nullif(regexp_extract(request, {sql_str(REQUEST_RE)}, {k}), '')"
-                         for k in (1, 2, 3))
-        req = f"""CASE
+    slow = ", ".join(f"nullif(regexp_extract(request, {sql_str(REQUEST_RE)}, {k}), '')"
+                     for k in (1, 2, 3))
+    # fast path: split on spaces; the regex runs only for the odd ones out
+    # (CASE evaluates each branch only on the rows it selects)
+    req = f"""CASE
+            WHEN method IS NOT NULL OR request IS NULL THEN NULL
             WHEN len(sp) = 3 AND sp[2] <> '' AND regexp_full_match(sp[1], {sql_str(METHOD_RE)})
                  AND regexp_full_match(sp[3], {sql_str(PROTOCOL_RE)}) THEN sp
-            WHEN request IS NOT NULL THEN [{slow}]
+            ELSE [{slow}]
             END"""
-        method, url, protocol = "req[1]", "req[2]", "req[3]"
-    else:
-        request = "NULL::VARCHAR"
-        req = "NULL::VARCHAR[]"
-        method, url, protocol = text("method"), text("url"), text("protocol")
-    if "time_us" in have:
-        served = f"TRY_CAST({col('time_us')} AS DOUBLE) / 1000.0"
-    elif "time_ms" in have:
-        served = f"TRY_CAST({col('time_ms')} AS DOUBLE)"
-    elif "time_s" in have:
-        served = f"TRY_CAST({col('time_s')} AS DOUBLE) * 1000.0"
-    else:
-        served = "NULL::DOUBLE"
-    ts = _ts_expr(col("time"), fmt.time_format, timezone) if "time" in have else "NULL::TIMESTAMP"
-    status = f"TRY_CAST({col('status')} AS SMALLINT)" if "status" in have else "NULL::SMALLINT"
-    nbytes = f"coalesce(TRY_CAST({col('bytes')} AS BIGINT), 0)" if "bytes" in have else "0::BIGINT"
-    vhost = f"lower({text('vhost')})"
-    end = col(fmt.sentinel)
+    url = "coalesce(url, req[2])"
+    vhost = "vhost"
+    if fmt.absolute_urls:
+        parts = f"regexp_extract({url}, {sql_str(ABSOLUTE_URL_RE)}, ['host', 'rest'])"
+        url = f"CASE WHEN regexp_matches({url}, '^[A-Za-z][A-Za-z0-9+.-]*://') " \
+              f"THEN coalesce(nullif({parts}.rest, ''), '/') ELSE {url} END"
+        vhost = f"coalesce(vhost, nullif(lower(trim(regexp_extract(coalesce(url, req[2]), " \
+                f"{sql_str(ABSOLUTE_URL_RE)}, 1), '[]')), ''))"
+    exprs = {"method": "coalesce(method, req[1])", "url": url,
+             "protocol": "coalesce(protocol, req[3])", "vhost": vhost}
+    generic = sql_str("does not match format " + fmt.name)
+    final = ",\n    ".join(f"CASE WHEN reject IS NULL THEN {exprs.get(name, name)} END AS {name}"
+                           for name in COLUMNS[2:])
     return f"""
-WITH matched AS (
-    SELECT line_no, line, {", ".join(extracts)}
-    FROM {relation}
-),
-fields AS (
-    SELECT
-        line_no,
-        CASE WHEN {end} = '' THEN line END AS line,
-        {end} <> '' AS is_match,
-        {text('client')} AS client,
-        {text('remote_user')} AS remote_user,
-        {ts} AS ts,
-        {vhost} AS vhost,
-        {request} AS request,
-        string_split({request}, ' ') AS sp,
-        {status} AS status,
-        {nbytes} AS bytes,
-        {text('referrer')} AS referrer,
-        {text('user_agent')} AS user_agent,
-        {served} AS time_served_ms,
-        {text('forwarded_for')} AS forwarded_for
-    FROM matched
-),
+WITH {fmt.fields_ctes(relation, timezone)},
 requests AS (
-    SELECT *, {req} AS req FROM fields
+    SELECT * EXCLUDE (vhost), lower(vhost) AS vhost, string_split(request, ' ') AS sp
+    FROM fields
+),
+split AS (
+    SELECT *, {req} AS req FROM requests
 ),
 judged AS (
     SELECT *,
         CASE
+            WHEN NOT is_match AND reason IS NOT NULL THEN reason
             WHEN NOT is_match AND regexp_full_match(line, '\\s*') THEN 'blank line'
-            WHEN NOT is_match THEN {sql_str('does not match format ' + fmt.name)}
+            WHEN NOT is_match AND starts_with(line, '#') THEN 'comment line'
+            WHEN NOT is_match THEN {generic}
             WHEN ts IS NULL THEN 'unreadable timestamp'
         END AS reject
-    FROM requests
+    FROM split
 )
 SELECT
     line_no,
     reject,
-    {_only_parsed(method, url, protocol)}
+    {final}
 FROM judged
 """
-
-
-def _only_parsed(method: str, url: str, protocol: str) -> str:
-    """The canonical columns, NULL on rejected rows."""
-    exprs = {"method": method, "url": url, "protocol": protocol}
-    return ",\n    ".join(f"CASE WHEN reject IS NULL THEN {exprs.get(name, name)} END AS {name}"
-                           for name in COLUMNS[2:])
-

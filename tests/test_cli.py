@@ -21,7 +21,7 @@ from pipelines.sample import demo_manifest
 REPO = Path(__file__).resolve().parent.parent
 WEBLOG = Path(sys.executable).parent / "weblog"
 LOGS = Path(__file__).parent / "data" / "logs"
-COMMANDS = ["ingest", "status", "demo", "formats", "config"]
+COMMANDS = ["ingest", "status", "demo", "formats", "detect", "config"]
 AS_OF = "2026-11-15"
 
 
@@ -95,7 +95,7 @@ def test_formats_and_config_commands(tmp_path):
 
 def test_ingest_json(tmp_path):
     files = two_files(tmp_path)
-    result = run("--data-dir", "data", "ingest", *files, "--as-of", AS_OF, "--json")
+    result = run("--data-dir", "data", "ingest", *files, "--format", "combined", "--as-of", AS_OF, "--json")
     assert result.exit_code == 0, result.output
     got = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
     assert set(got) == {"combined.log", "edge_cases.log", "rejects.log"}
@@ -104,14 +104,14 @@ def test_ingest_json(tmp_path):
     assert (got["rejects.log"]["lines_read"], got["rejects.log"]["lines_rejected"]) == (11, 11)
     assert sum(got["rejects.log"]["reject_reasons"].values()) == 11
     assert all(r["status"] == "ingested" for r in got.values())
-    again = json.loads(run("--data-dir", "data", "ingest", *files, "--as-of", AS_OF,
+    again = json.loads(run("--data-dir", "data", "ingest", *files, "--format", "combined", "--as-of", AS_OF,
                            "--json").stdout)
     assert [r["status"] for r in again] == ["already ingested"] * 3
 
 
 def test_ingest_table_output(tmp_path):
     files = two_files(tmp_path)
-    result = run("--data-dir", "data", "ingest", *files, "--as-of", AS_OF)
+    result = run("--data-dir", "data", "ingest", *files, "--format", "combined", "--as-of", AS_OF)
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "combined.log" in out and "edge_cases.log" in out and "ingested" in out
@@ -122,13 +122,13 @@ def test_ingest_table_output(tmp_path):
 
 def test_ingest_verbose_logs_one_line_per_file_and_no_progress_bar(tmp_path):
     files = two_files(tmp_path)
-    result = run("--data-dir", "data", "-v", "ingest", *files, "--as-of", AS_OF, "--json")
+    result = run("--data-dir", "data", "-v", "ingest", *files, "--format", "combined", "--as-of", AS_OF, "--json")
     assert result.exit_code == 0
     info = [ln for ln in result.stderr.splitlines() if ln.startswith("weblog: info: ")]
     assert len(info) == 3
     assert any("combined.log: ingested 3 lines (3 parsed, 0 rejected" in ln for ln in info)
     assert "━" not in result.stderr and "%" not in result.stderr  # no progress bar off a TTY
-    quiet = run("--data-dir", "data2", "ingest", *files, "--as-of", AS_OF, "--json")
+    quiet = run("--data-dir", "data2", "ingest", *files, "--format", "combined", "--as-of", AS_OF, "--json")
     assert quiet.stderr == ""
 
 
@@ -203,7 +203,7 @@ def test_ingest_sources_from_config(tmp_path):
 
 def test_status_counts_match_the_warehouse(tmp_path):
     files = two_files(tmp_path)
-    assert run("--data-dir", "data", "ingest", *files, "--as-of", AS_OF).exit_code == 0
+    assert run("--data-dir", "data", "ingest", *files, "--format", "combined", "--as-of", AS_OF).exit_code == 0
     info = json.loads(run("--data-dir", "data", "status", "--json", "--as-of", AS_OF).stdout)
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     try:

@@ -73,6 +73,7 @@ def test_local_weblog_toml_is_used_when_present(tmp_path):
 FULL = """
 data_dir = "store"
 timezone = "Europe/Berlin"
+trusted_proxies = ["10.0.0.0/8", "2001:db8:ffff::/48"]
 
 [retention]
 raw_days = 3
@@ -92,6 +93,12 @@ site_domains = ["example.com"]
 country_db = "geo/Country.mmdb"
 city_db = "/abs/City.mmdb"
 asn_db = "geo/ASN.mmdb"
+
+[enrich]
+reverse_dns = true
+nameservers = ["192.0.2.53"]
+dns_timeout = 0.5
+dns_budget_seconds = 10
 
 [[sources]]
 path = "logs/access.log*"
@@ -119,8 +126,11 @@ def test_toml_loading_every_setting(tmp_path):
     assert cfg.asn_db == base / "geo" / "ASN.mmdb"
     assert cfg.sources == (
         Source(str(base / "logs" / "access.log*"), "vhost_combined", None),
-        Source("/var/log/other/*.log", "combined", "www.example.org"),
+        Source("/var/log/other/*.log", "auto", "www.example.org"),
     )
+    assert cfg.trusted_proxies == ("10.0.0.0/8", "2001:db8:ffff::/48")
+    assert (cfg.reverse_dns, cfg.nameservers) == (True, ("192.0.2.53",))
+    assert (cfg.dns_timeout, cfg.dns_budget_seconds) == (0.5, 10.0)
 
 
 def test_relative_paths_resolve_against_the_config_folder_not_the_cwd(tmp_path, monkeypatch):
@@ -217,6 +227,15 @@ BAD = [
     ('sources = "x.log"\n', "'sources' must be [[sources]] tables"),
     ('[sources]\npath = "x.log"\n', "'sources' must be [[sources]] tables"),
     ("timezone = \n", "is not valid TOML"),
+    ('trusted_proxies = ["10.0.0.0/33"]\n', "setting 'trusted_proxies': '10.0.0.0/33' is not a network"),
+    ('trusted_proxies = ["proxy.example.com"]\n', "is not a network like '10.0.0.0/8'"),
+    ('trusted_proxies = "10.0.0.0/8"\n', "setting 'trusted_proxies' must be a list of strings"),
+    ('[enrich]\nnameservers = ["dns.example.com"]\n', "'dns.example.com' is not an IP address"),
+    ('[enrich]\ndns_timeout = "1s"\n', "setting 'enrich.dns_timeout' must be a number"),
+    ('[enrich]\ndns_timeout = 0\n', "'enrich.dns_timeout' must be above 0"),
+    ('[enrich]\nreverse_dns = "yes"\n', "setting 'enrich.reverse_dns' must be true or false"),
+    ('[[sources]]\npath = "x.log"\nformat = "nginx:$remote_addr $nonsense [$time_local]"\n',
+     "nginx variable '$nonsense' is not supported"),
 ]
 
 

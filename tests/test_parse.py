@@ -14,22 +14,24 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pipelines.formats import APACHE_TIME, Field, RegexFormat, get_format
-from pipelines.parse import COLUMNS, METHOD_RE, PROTOCOL_RE, REQUEST_RE, parse_sql
+from pipelines.parse import COLUMNS, METHOD_RE, PROTOCOL_RE, REQUEST_RE, LogFormat, parse_sql
 from test_formats import python_regex
 
 LOGS = Path(__file__).parent / "data" / "logs"
 UTC = dt.timezone.utc
 
 
-def parse(fmt: str | RegexFormat, lines: list[str], timezone: str = "UTC") -> list[dict]:
-    """parse_sql over `lines` in a real DuckDB, one dict per output row, in line order."""
+def parse(fmt: str | LogFormat, lines: list[str], timezone: str = "UTC") -> list[dict]:
+    """parse_sql over `lines` in a real DuckDB, one dict per output row, in line order
+    (the lines are one chunk: W3C formats are bound to it as ingest does)."""
     fmt = get_format(fmt) if isinstance(fmt, str) else fmt
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")  # as warehouse.connect does
     table = pa.table({"line_no": pa.array(range(1, len(lines) + 1), pa.int64()),
                       "line": pa.array(lines, pa.large_string())})
+    bound, _ = fmt.bind(table, None)
     con.register("chunk_lines", table)
-    cur = con.execute(parse_sql(fmt, "chunk_lines", timezone) + " ORDER BY line_no")
+    cur = con.execute(parse_sql(bound, "chunk_lines", timezone) + " ORDER BY line_no")
     names = [d[0] for d in cur.description]
     assert tuple(names) == COLUMNS
     return [dict(zip(names, row)) for row in cur.fetchall()]
