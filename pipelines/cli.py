@@ -200,6 +200,11 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], format_name: str | None,
         if factory is not None:
             factory.stop()
     print_ingest_results(results, as_json)
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise WeblogError(f"{len(failed)} of {len(results)} file(s) failed and were not "
+                          f"ingested: {', '.join(Path(r.path).name for r in failed)}; "
+                          "the others were.")
 
 
 # --------------------------------------------------------------------------- status

@@ -75,7 +75,7 @@ class IngestResult:
     """What one ingest did: counts, days and names only (safe for Prefect and logs)."""
 
     path: str
-    status: str  # ingested | already ingested | no new lines
+    status: str  # ingested | already ingested | no new lines | failed
     file_id: int | None = None
     lines_read: int = 0
     lines_parsed: int = 0
@@ -89,6 +89,7 @@ class IngestResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     format: str | None = None  # the format the lines were read with ('auto' resolved)
     content_start: int = 0  # > 0: a growing or rotated file, read from here on
+    error: str | None = None  # why it failed (a WeblogError message: names, never content)
 
     @property
     def reconciles(self) -> bool:
@@ -406,7 +407,8 @@ class PlannedFile:
     inode: int | None
     file_id: int | None = None  # None: nothing to read, see status and duplicate_of
     duplicate_of: str | None = None
-    status: str | None = None  # why nothing is read: 'already ingested' | 'no new lines'
+    status: str | None = None  # why nothing is read: 'already ingested' | 'no new lines' | 'failed'
+    error: str | None = None  # status 'failed': the reason (names and counts only)
     skip_bytes: int = 0  # content already ingested by earlier pieces (pipelines.sources)
     first_line_no: int = 1
     complete_only: bool = False  # a last line without its newline waits for the next run
@@ -485,13 +487,19 @@ def plan_files(con: duckdb.DuckDBPyConnection, cfg: Config,
 
     A file with the same bytes as an earlier file of the same run is skipped too, so the
     plan does not depend on which staged file commits first.
+    A file that cannot be planned (unreadable, corrupt, format not recognised) is planned as
+    'failed' with its reason; the other files go on.
     """
     seen: dict[str, str] = {}
     planned = []
     for name, fmt, vhost in jobs:
         path = _spool_stdin(cfg.data_dir) if name == "-" else Path(name)
         shown = STDIN if name == "-" else str(Path(name).absolute())
-        planned.append(_plan_one(con, cfg, path, shown, fmt, vhost, seen))
+        try:
+            planned.append(_plan_one(con, cfg, path, shown, fmt, vhost, seen))
+        except WeblogError as exc:
+            planned.append(PlannedFile(str(path), shown, format_spec(fmt), vhost, "", 0, None,
+                                       None, status="failed", error=str(exc)))
     return planned
 
 
@@ -510,7 +518,7 @@ def plan_ingest(cfg: Config, jobs: Iterable[Job]) -> list[PlannedFile]:
 def skipped_result(planned: PlannedFile) -> IngestResult:
     """The result of a planned file that is not read (ingested before, or nothing new)."""
     return IngestResult(planned.shown, planned.status or "already ingested",
-                        duplicate_of=planned.duplicate_of)
+                        duplicate_of=planned.duplicate_of, error=planned.error)
 
 
 # --------------------------------------------------------------------------- 2. stage
@@ -775,6 +783,8 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
                     progress = progress_factory(item.shown, item.size) if progress_factory else None
                     try:
                         result = _ingest_planned(con, cfg, item, as_of, geo, progress, resolver)
+                    except WeblogError as exc:  # this file failed, nothing of it kept: go on
+                        result = IngestResult(item.shown, "failed", error=str(exc))
                     except BaseException:
                         for later in planned[i + 1:]:  # plans never staged
                             if later.file_id is not None:
@@ -804,6 +814,8 @@ def _log_result(r: IngestResult) -> None:
                  "as %s%s", r.path, r.lines_read, r.lines_parsed, r.lines_rejected,
                  r.lines_too_old, r.seconds, r.format,
                  f", from content offset {r.content_start}" if r.content_start else "")
+    elif r.status == "failed":
+        log.error("%s", r.error)
     elif r.duplicate_of:
         log.info("%s: %s (as %s)", r.path, r.status, r.duplicate_of)
     else:

@@ -161,7 +161,7 @@ class W3CFormat(LogFormat):
         columns = ["start", "nfields", "minfields", "tabs", "alien", *(f"p_{k}" for k in POSITIONS),
                    "hdr_date", "offset_minutes", "local_time", "taken_ms"]
         rows = ",\n        ".join(self._block_row(s, h) for s, h in blocks)
-        join = (f"ASOF LEFT JOIN w3c_blocks b ON l.line_no >= b.start" if len(blocks) > 1
+        join = ("ASOF LEFT JOIN w3c_blocks b ON l.line_no >= b.start" if len(blocks) > 1
                 else "CROSS JOIN w3c_blocks b")
 
         def v(key: str) -> str:

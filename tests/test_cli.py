@@ -15,7 +15,6 @@ from click.testing import CliRunner
 
 from pipelines import raw, warehouse
 from pipelines.cli import cli
-from pipelines.config import Config
 from pipelines.sample import demo_manifest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -175,7 +174,10 @@ def test_unreadable_compressed_file_exits_1(tmp_path):
     result = run("--data-dir", "data", "ingest", "broken.gz", "--as-of", AS_OF)
     assert result.exit_code == 1
     assert result.stderr.startswith("weblog: error: Cannot read ")
-    assert len(result.stderr.strip().splitlines()) == 1
+    # the file's reason, then the run's verdict: one line each, no traceback
+    assert result.stderr.strip().splitlines()[1] == (
+        "weblog: error: 1 of 1 file(s) failed and were not ingested: broken.gz; the others were.")
+    assert len(result.stderr.strip().splitlines()) == 2
 
 
 def test_ingest_sources_from_config(tmp_path):

@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import logging
 import re
-from pathlib import Path
 
 import duckdb
 import pytest
