@@ -142,36 +142,46 @@ def _raw_files(data_dir: Path) -> list[Path]:
     return sorted(f for folder in raw.raw_days(data_dir).values() for f in folder.glob("*.parquet"))
 
 
-def raw_needles(data_dir: Path, ipv4_prefix: int, ipv6_prefix: int) -> tuple[set[str], set[str]]:
-    """(full addresses, client host names) that RAW holds now, as exact needles."""
-    files = _raw_files(data_dir)
-    addresses: set[str] = set()
-    hostnames: set[str] = set()
-    if not files:
-        return addresses, hostnames
-    listing = ", ".join(sql_str(f.as_posix()) for f in files)
+@dataclass
+class Needles:
+    addresses: set[str] = field(default_factory=set)
+    hostnames: set[str] = field(default_factory=set)
+    unreadable: list[Path] = field(default_factory=list)  # RAW files that could not be read
+
+
+def _add_clients(con: duckdb.DuckDBPyConnection, path: Path, needles: Needles) -> None:
+    rel = f"read_parquet({sql_str(path.as_posix())}, hive_partitioning = false)"
+    columns = {c for (c, *_) in con.execute(f"describe select * from {rel}").fetchall()}
+    for column in ("client_address", "client_hostname", "forwarded_for"):
+        if column not in columns:
+            continue
+        for (value,) in con.execute(f"select distinct {column} from {rel} "
+                                    f"where {column} is not null").fetchall():
+            parts = value.split(",") if column == "forwarded_for" else [value]
+            for part in parts:
+                client = parse_client(part)
+                if client.address:
+                    needles.addresses.add(client.address)
+                elif client.hostname:
+                    needles.hostnames.add(client.hostname)
+
+
+def raw_needles(data_dir: Path, ipv4_prefix: int, ipv6_prefix: int) -> Needles:
+    """The full addresses and client host names RAW holds now, as exact needles."""
+    needles = Needles()
     con = duckdb.connect()
     try:
-        rel = (f"read_parquet([{listing}], union_by_name = true, hive_partitioning = false)")
-        columns = {c for (c, *_) in con.execute(f"describe select * from {rel}").fetchall()}
-        for column in ("client_address", "client_hostname", "forwarded_for"):
-            if column not in columns:
-                continue
-            for (value,) in con.execute(f"select distinct {column} from {rel} "
-                                        f"where {column} is not null").fetchall():
-                parts = value.split(",") if column == "forwarded_for" else [value]
-                for part in parts:
-                    client = parse_client(part)
-                    if client.address:
-                        addresses.add(client.address)
-                    elif client.hostname:
-                        hostnames.add(client.hostname)
+        for path in _raw_files(data_dir):
+            try:
+                _add_clients(con, path, needles)
+            except duckdb.Error:
+                needles.unreadable.append(path)
     finally:
         con.close()
     scanner = Scanner(ipv4_prefix, ipv6_prefix)
-    addresses = {a for a in addresses if scanner._has_host_bits(a)}
-    hostnames = {h for h in hostnames if "." in h and registered_domain(h) != h}
-    return addresses, hostnames
+    needles.addresses = {a for a in needles.addresses if scanner._has_host_bits(a)}
+    needles.hostnames = {h for h in needles.hostnames if "." in h and registered_domain(h) != h}
+    return needles
 
 
 # --------------------------------------------------------------------------- structured files

@@ -314,7 +314,8 @@ def verify_retention(cfg: Config, *, as_of: dt.date | str | None = None,
         con = _open(data_dir)
         try:
             ledger_check, chain = check_ledger(con, data_dir, anchor)
-            addresses, hostnames = leaks.raw_needles(data_dir, cfg.ipv4_prefix, cfg.ipv6_prefix)
+            needles = leaks.raw_needles(data_dir, cfg.ipv4_prefix, cfg.ipv6_prefix)
+            addresses, hostnames = needles.addresses, needles.hostnames
             scanner = leaks.Scanner(cfg.ipv4_prefix, cfg.ipv6_prefix, addresses, hostnames)
             found: list[leaks.Finding] = []
             if con is not None:
@@ -336,7 +337,10 @@ def verify_retention(cfg: Config, *, as_of: dt.date | str | None = None,
                    f"{detail_cutoff}, nothing left by an interrupted run",
                    "data past its retention window is still stored"),
             _check("leaks", "No full address or client host name outside RAW",
-                   [str(f) for f in sorted(set(found))] + files.unreadable,
+                   [str(f) for f in sorted(set(found))] + files.unreadable
+                   + [f"{p.relative_to(data_dir)}: RAW file cannot be read, so its addresses "
+                      "and host names could not be looked for elsewhere"
+                      for p in needles.unreadable],
                    f"warehouse, {files.files} files under the data folder and Prefect's home "
                    f"scanned against {len(addresses)} addresses and {len(hostnames)} host "
                    f"names in RAW ({files.source_logs} source logs not scanned)",

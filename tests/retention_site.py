@@ -3,7 +3,7 @@ addresses, host-name and IPv6 clients, rotated .gz files, a few malformed lines)
 synthetic GeoIP, ingested and aggregated as of AS_OF. Built once per session
 (`retention_site`), copied for each test that changes it (`site`).
 
-With raw_days 7 and detail_days 8, as of AS_OF (2026-11-15): the logs hold 2026-11-05 ..
+With raw_days 7 and detail_days 10, as of AS_OF (2026-11-15): the logs hold 2026-11-05 ..
 2026-11-14; RAW holds 2026-11-08 .. 2026-11-14 (older lines were too old for RAW when
 ingested); rejects sit in raw/rejects/date=2026-11-15/ (the ingest day).
 """
@@ -25,7 +25,18 @@ from site_fixture import build_geoip, demo_logs, write_config
 AS_OF = dt.date(2026, 11, 15)
 DAYS = 10
 FIRST_DAY = AS_OF - dt.timedelta(days=DAYS)
-RETENTION = "[retention]\nraw_days = 7\ndetail_days = 8\n{extra}"
+RETENTION = "[retention]\nraw_days = 7\ndetail_days = 10\n{extra}"
+UA = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+BROKEN = ("203.0.113.250 this is no log line\n"
+          "198.51.100.250 - - [14/Nov/2026:09:00:00 +0900] \"GET /cut\n"
+          f'192.0.2.250 - - [14/Nov/2026:09:00:01 +0900] "GET /ok HTTP/1.1" 200 5 "-" "{UA}"\n')
+
+
+def log_line(client: str, day: dt.date, second: int, path: str = "/late",
+             ua: str = UA) -> str:
+    """One combined-format line at `day` 10:00 +0900 plus `second` seconds."""
+    stamp = f"{day:%d/%b/%Y}:10:{second // 60 % 60:02d}:{second % 60:02d} +0900"
+    return f'{client} - - [{stamp}] "GET {path} HTTP/1.1" 200 512 "-" "{ua}"\n'
 
 
 def configure(root: Path, extra: str = "") -> Config:
@@ -38,6 +49,7 @@ def configure(root: Path, extra: str = "") -> Config:
 def build(root: Path) -> Path:
     build_geoip(root / "geoip")
     demo_logs(root / "logs", days=DAYS, per_day=200)
+    (root / "logs" / "access.log-broken").write_text(BROKEN)
     cfg = configure(root)
     ingest_sources(cfg, as_of=AS_OF)
     run_aggregate(cfg)
