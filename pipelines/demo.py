@@ -110,6 +110,9 @@ def where_to_look(cfg: Config) -> list[str]:
     reports = sorted(p for p in (Path(cfg.data_dir) / "reports").glob("*") if p.is_file())
     out.append(f"Report: {reports[-1]}" if reports else
                "Report: not available yet in this build (nothing in reports/).")
+    out.append("Retention: `weblog purge --dry-run --as-of D` lists what a day D lets go; "
+               "`weblog audit verify` checks the promises and `weblog audit report` writes "
+               "the deletion record (README: For auditors).")
     home = prefect_home(cfg.data_dir)
     out.append(f"Run receipt: Prefect artifact 'weblog-nightly', stored in {home}. To browse "
                f"runs and artifacts: PREFECT_HOME={home} prefect server start, then open "

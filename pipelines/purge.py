@@ -337,6 +337,7 @@ def recover_batches(con: duckdb.DuckDBPyConnection, cfg: Config, result: PurgeRe
 
     recorded = {e.details.get("batch"): e for e in ledger.read_table(con)
                 if e.details.get("batch")}
+    removal.clear_strays(cfg.data_dir)
     for batch in removal.pending(cfg.data_dir):
         action = batch.manifest.get("action")
         done = recorded.get(batch.id)

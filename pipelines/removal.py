@@ -112,18 +112,27 @@ def finish(batch: Batch) -> None:
 
 
 def pending(data_dir: Path) -> list[Batch]:
-    """Batches a killed run left, oldest first; a folder without manifest has manifest {}."""
+    """Batches a killed run left, oldest first; a folder without manifest has manifest {}.
+    Reads only (a dry run lists them)."""
     root = purging_root(data_dir)
     if not root.is_dir():
         return []
     out = []
     for child in sorted(root.iterdir()):
         if not child.is_dir():
-            child.unlink()  # a manifest's temp file can only be next to it, never here
-            continue
+            continue  # not a batch: `clear_strays` removes it
         try:
             manifest = json.loads((child / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             manifest = {}
         out.append(Batch(child, manifest))
     return out
+
+
+def clear_strays(data_dir: Path) -> None:
+    """Remove files directly in raw/.purging (batches are folders; nothing else belongs)."""
+    root = purging_root(data_dir)
+    if root.is_dir():
+        for child in root.iterdir():
+            if not child.is_dir():
+                child.unlink()
