@@ -101,10 +101,15 @@ def _purge_body(step: Mapping[str, Any]) -> list[str]:
             ["rejects partitions", len(rejects), sum(p.get("rows", 0) for p in rejects),
              _days([p["name"] for p in rejects])],
             ["DETAIL days", detail.get("days", 0), detail.get("rows", 0),
-             _days([d for d in (detail.get("first_day"), detail.get("last_day")) if d])],
+             _days(list(dict.fromkeys(d for d in (detail.get("first_day"),
+                                                  detail.get("last_day")) if d)))],
             ["source logs", len(sources), "", ", ".join(s.get("name", "") for s in sources)
              if step.get("sources_enabled") else "not enabled"]]
     out += _table(("removed", "count", "rows", "which"), rows)
+    rewrite = step.get("rewrite") or {}
+    if rewrite.get("bytes_after"):
+        out += ["", f"Warehouse rewritten into a fresh file: {_num(rewrite.get('bytes_before'))} "
+                f"→ {_num(rewrite.get('bytes_after'))} bytes (deleted rows leave its bytes)."]
     if step.get("aggregated"):
         out += ["", "Statistics computed first for: " + ", ".join(md(d) for d in step["aggregated"])]
     for k in step.get("kept") or []:

@@ -73,7 +73,10 @@ def test_purge_receipt_and_verdict_sections():
     purge = {"status": "done", "as_of": "2026-11-16", "raw_cutoff": "2026-11-09",
              "detail_cutoff": "2026-08-18", "raw": [{"name": "date=2026-11-08", "files": 2,
                                                      "rows": 300}],
-             "rejects": [], "detail": {}, "sources_enabled": False, "sources": [],
+             "rejects": [], "detail": {"rows": 12, "days": 1, "first_day": "2026-08-17",
+                                       "last_day": "2026-08-17"},
+             "rewrite": {"bytes_before": 4096, "bytes_after": 2048},
+             "sources_enabled": False, "sources": [],
              "aggregated": ["2026-11-08"], "kept": [{"what": "day", "name": "2026-11-07",
                                                      "reason": "statistics failed"}],
              "entries": [{"sequence": 7, "action": "purge_raw", "result": "removed",
@@ -89,6 +92,8 @@ def test_purge_receipt_and_verdict_sections():
     assert "| RAW day partitions | 1 | 300 | date=2026-11-08 |" in receipt
     assert f"| 7 | purge\\_raw | removed | 2026-11-09 | `{'ab' * 32}` |" in receipt
     assert "- kept day 2026-11-07: statistics failed" in receipt
+    assert "| DETAIL days | 1 | 12 | 2026-08-17 |" in receipt
+    assert "Warehouse rewritten into a fresh file: 4,096 → 2,048 bytes" in receipt
     assert "Statistics computed first for: 2026-11-08" in receipt
     section = page.split("## Verify", 1)[1]
     assert f"Verdict: **FAIL** as of 2026-11-16 · ledger 7 entries, head `{'cd' * 32}`" in section

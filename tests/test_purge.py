@@ -11,16 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
-import pytest
 from click.testing import CliRunner
 
-from pipelines import aggregate, compact, lines, ledger, raw, warehouse
+from pipelines import aggregate, compact, ledger, lines, warehouse
 from pipelines.cli import cli
 from pipelines.config import Config
 from pipelines.ingest import ingest_paths
