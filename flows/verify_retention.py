@@ -1,8 +1,9 @@
 """verify_retention: check that the retention promises hold (pipelines.verify).
 
-Verification arrives from another branch: until it is in this build, the flow returns
-{"status": NOT_AVAILABLE}. When it is, a failed verification ends the flow Failed (red in
-the UI) with the verdict as its data, so the nightly run can publish it and fail too.
+The four checks of `weblog audit verify` (ledger chain, nothing past its window, no full
+address outside RAW, RAW owner-only); the verdict carries masked evidence only. A failed
+verification ends the flow Failed (red in the UI) with the verdict as its data, so the
+nightly run publishes it and fails too.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def verify(config_file: str | None, data_dir: str, as_of: dt.date | None) -> dic
     """Run every retention check; return the verdict and its evidence (counts, names)."""
     cfg = load(config_file, data_dir)
     with private_errors("Verification"):
-        return plain(optional("verify").verify_retention(cfg, as_of=as_of))
+        return plain(optional("verify").verify_retention(cfg, as_of=as_of).to_dict())
 
 
 @flow(name="verify-retention", persist_result=False)

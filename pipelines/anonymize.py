@@ -395,3 +395,18 @@ def find_leaks(text: str, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> list[
     """Every address literal in `text` with host bits set past the policy prefix, as written."""
     validate_prefixes(ipv4_prefix, ipv6_prefix)
     return [text[start:end] for start, end, _, _ in _leaks(text, ipv4_prefix, ipv6_prefix)]
+
+
+def address_literals(text: str) -> list[tuple[str, str]]:
+    """(literal as written, the address it denotes) for every address literal in `text`.
+
+    The address is normalised like `parse_client` does (IPv6 compressed and lower-case,
+    IPv4-mapped IPv6 as IPv4), so it can be compared with RAW's `client_address`.
+    """
+    out = []
+    for start, end, version, value in _literals(text):
+        if version == 6 and value >> 32 == _MAPPED_TAG:
+            version, value = 4, value & 0xFFFFFFFF
+        address = _ipv4_text(value) if version == 4 else ipaddress.IPv6Address(value).compressed
+        out.append((text[start:end], address))
+    return out

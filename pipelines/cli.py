@@ -507,6 +507,155 @@ def publish(ctx: click.Context) -> None:
                f"table(s) to {result.path}.")
 
 
+# --------------------------------------------------------------------------- retention
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="List exactly what would be deleted; change nothing.")
+@as_of_option
+@json_option
+@click.pass_context
+def purge(ctx: click.Context, dry_run: bool, as_of: dt.date | None, as_json: bool) -> None:
+    """Delete what the retention windows say must go, and record it in the ledger.
+
+    RAW day partitions and rejects partitions before the RAW window (as-of day minus
+    retention.raw_days), but only days whose statistics are current: a stale day is
+    aggregated first and kept (and reported) if that fails. DETAIL rows before as-of minus
+    retention.detail_days, then the warehouse is rewritten into a fresh file. With
+    retention.purge_source_logs, also source logs that were ingested and whose newest line
+    is before the RAW window. Safe to rerun: a killed purge is finished by the next one.
+    Exit 1 when something due had to be kept.
+    """
+    from .purge import purge_expired, render_text
+
+    cfg = get_config(ctx)
+    result = purge_expired(cfg, as_of=as_of, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        for line in render_text(result, cfg.raw_days, cfg.detail_days):
+            click.echo(line)
+    if not dry_run and (result.kept or result.problems):
+        raise WeblogError(f"{len(result.kept) + len(result.problems)} item(s) due for purge "
+                          "were kept or had problems (listed above).")
+
+
+@cli.group(cls=Group)
+def audit() -> None:
+    """Check the retention promises and keep a deletion record (for auditors)."""
+
+
+@audit.command("verify")
+@as_of_option
+@click.option("--anchor", metavar="HASH", help="A ledger hash kept from an earlier report: "
+              "fail unless the chain still holds it.")
+@json_option
+@click.pass_context
+def audit_verify(ctx: click.Context, as_of: dt.date | None, anchor: str | None,
+                 as_json: bool) -> None:
+    """PASS (exit 0) or FAIL (exit 1) with evidence: the ledger's hash chain and its JSONL
+    mirror, no RAW or rejects partition (or DETAIL row) past its window, no full address or
+    client host name outside RAW (warehouse, files under the data folder, Prefect's home),
+    RAW owner-only.
+
+    Evidence names the table, column or file and shows values masked (the network, or
+    the host name without its first label). The verdict is also written to
+    DATA_DIR/audit/verify-latest.json.
+    """
+    from .verify import render_text, verify_retention
+
+    cfg = get_config(ctx)
+    verdict = verify_retention(cfg, as_of=as_of, anchor=anchor)
+    if as_json:
+        click.echo(json.dumps(verdict.to_dict(), indent=2))
+    else:
+        for line in render_text(verdict):
+            click.echo(line)
+    if not verdict.passed:
+        ctx.exit(1)
+
+
+@audit.command("report")
+@_date_option("--from", "start", "First day (UTC date an entry was recorded).")
+@_date_option("--to", "end", "Last day (UTC date an entry was recorded).")
+@as_of_option
+@json_option
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (atomically).")
+@click.pass_context
+def audit_report(ctx: click.Context, start: dt.date | None, end: dt.date | None,
+                 as_of: dt.date | None, as_json: bool, output: str | None) -> None:
+    """A deletion record to keep (Markdown, or --json): the policy in force, every purge,
+    erasure and warehouse rewrite with its dates, cutoff, counts and entry hash, the chain
+    head hash, and a fresh verification's verdict."""
+    from .audit import build_report, render_markdown
+
+    cfg = get_config(ctx)
+    report = build_report(cfg, start=start, end=end, as_of=as_of)
+    text = json.dumps(report, indent=2) + "\n" if as_json else render_markdown(report)
+    if output:
+        path = Path(output)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        click.echo(f"Wrote the deletion record to {path} ({report['verify']['verdict']}).",
+                   err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.group(cls=Group)
+def subject() -> None:
+    """Data-subject requests: what is stored about one address, and its erasure."""
+
+
+@subject.command("find")
+@click.argument("address")
+@as_of_option
+@json_option
+@click.pass_context
+def subject_find(ctx: click.Context, address: str, as_of: dt.date | None, as_json: bool) -> None:
+    """List what is stored about ADDRESS (an IP address or a client host name): its RAW
+    records (time, vhost, client, request, status), the rejects lines holding it, and the
+    network that is all DETAIL and the statistics keep. Forwarded-for chains count too."""
+    from .subjects import find_subject, render_find
+
+    cfg = get_config(ctx)
+    found = find_subject(cfg, address, as_of=as_of)
+    if as_json:
+        click.echo(json.dumps(found.to_dict(), indent=2, default=str))
+    else:
+        for line in render_find(found, address):
+            click.echo(line)
+
+
+@subject.command("erase")
+@click.argument("address")
+@as_of_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@click.pass_context
+def subject_erase(ctx: click.Context, address: str, as_of: dt.date | None, yes: bool,
+                  as_json: bool) -> None:
+    """Erase ADDRESS: rewrite the RAW and rejects files that hold it without its records,
+    delete the DETAIL rows linked to them, recompute those days' statistics, and record
+    the erasure in the ledger (counts and file hashes, never the address)."""
+    from .subjects import erase_subject, find_subject, render_erasure
+
+    cfg = get_config(ctx)
+    if not yes:
+        found = find_subject(cfg, address, as_of=as_of)
+        click.echo(f"{len(found.records):,} RAW record(s), {found.rejects_lines:,} rejects "
+                   f"line(s) and {found.detail_rows_linked:,} linked DETAIL row(s) hold it.")
+        click.confirm("Erase them?", abort=True)
+    result = erase_subject(cfg, address)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        for line in render_erasure(result):
+            click.echo(line)
+    if result.problems:
+        ctx.exit(1)
+
+
 # --------------------------------------------------------------------------- demo
 
 @cli.command()

@@ -114,6 +114,9 @@ def where_to_look(cfg: Config) -> list[str]:
         out.append(f"Report: {report.path} (one self-contained HTML file; open it in a browser).")
         out.append("Dashboard: `weblog serve`, then open http://127.0.0.1:8080 "
                    "(statistics and the audit page, from the published snapshot).")
+    out.append("Retention: `weblog purge --dry-run --as-of D` lists what a day D lets go; "
+               "`weblog audit verify` checks the promises and `weblog audit report` writes "
+               "the deletion record (README: For auditors).")
     home = prefect_home(cfg.data_dir)
     out.append(f"Run receipt: Prefect artifact 'weblog-nightly', stored in {home}. To browse "
                f"runs and artifacts: PREFECT_HOME={home} prefect server start, then open "

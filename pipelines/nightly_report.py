@@ -89,6 +89,60 @@ def _mapping(step: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _purge_body(step: Mapping[str, Any]) -> list[str]:
+    """The purge receipt (pipelines.purge.PurgeResult): what went, what stayed, the entries."""
+    out = [f"As of {md(step.get('as_of'))}: RAW and rejects before {md(step.get('raw_cutoff'))}, "
+           f"DETAIL before {md(step.get('detail_cutoff'))}.", ""]
+    raw_parts, rejects = step.get("raw") or [], step.get("rejects") or []
+    detail = step.get("detail") or {}
+    sources = step.get("sources") or []
+    rows = [["RAW day partitions", len(raw_parts), sum(p.get("rows", 0) for p in raw_parts),
+             _days([p["name"] for p in raw_parts])],
+            ["rejects partitions", len(rejects), sum(p.get("rows", 0) for p in rejects),
+             _days([p["name"] for p in rejects])],
+            ["DETAIL days", detail.get("days", 0), detail.get("rows", 0),
+             _days(list(dict.fromkeys(d for d in (detail.get("first_day"),
+                                                  detail.get("last_day")) if d)))],
+            ["source logs", len(sources), "", ", ".join(s.get("name", "") for s in sources)
+             if step.get("sources_enabled") else "not enabled"]]
+    out += _table(("removed", "count", "rows", "which"), rows)
+    rewrite = step.get("rewrite") or {}
+    if rewrite.get("bytes_after"):
+        out += ["", f"Warehouse rewritten into a fresh file: {_num(rewrite.get('bytes_before'))} "
+                f"→ {_num(rewrite.get('bytes_after'))} bytes (deleted rows leave its bytes)."]
+    if step.get("aggregated"):
+        out += ["", "Statistics computed first for: " + ", ".join(md(d) for d in step["aggregated"])]
+    for k in step.get("kept") or []:
+        out.append(f"- kept {md(k.get('what'))} {md(k.get('name'))}: {md(k.get('reason'))}")
+    for name in step.get("sources_never_ingested") or []:
+        out.append(f"- kept source log {md(name)}: never ingested in its current form")
+    for p in step.get("problems") or []:
+        out.append(f"- problem: {md(p)}")
+    entries = step.get("entries") or []
+    out += ["", "**Ledger entries**", ""]
+    if entries:
+        out += ["| # | action | result | cutoff | entry hash |", "|---|---|---|---|---|"]
+        out += [f"| {md(e.get('sequence'))} | {md(e.get('action'))} | {md(e.get('result'))} | "
+                f"{md(e.get('cutoff') or '')} | `{md(e.get('hash'))}` |" for e in entries]
+    else:
+        out.append("_Nothing was past its retention window: no entry._")
+    return out
+
+
+def _verify_body(step: Mapping[str, Any]) -> list[str]:
+    """The verification verdict (pipelines.verify.Verdict): checks and masked evidence."""
+    out = [f"Verdict: **{md(step.get('verdict'))}** as of {md(step.get('as_of'))} · ledger "
+           f"{md(step.get('ledger_entries'))} entries, head `{md(step.get('ledger_head'))}`", ""]
+    out += _table(("check", "result", "summary"),
+                  [[c.get("title"), "PASS" if c.get("passed") else "FAIL", c.get("summary")]
+                   for c in step["checks"]])
+    for c in step["checks"]:
+        if c.get("evidence"):
+            out += ["", f"Evidence for {md(c.get('name'))} ({md(c.get('evidence_total'))} in all):"]
+            out += [f"- {md(e)}" for e in c["evidence"]]
+    return out
+
+
 def _step(title: str, step: Mapping[str, Any] | None) -> list[str]:
     out = ["", f"## {title}", ""]
     if not step:
@@ -97,7 +151,12 @@ def _step(title: str, step: Mapping[str, Any] | None) -> list[str]:
     if status == NOT_AVAILABLE:
         return out + [f"_{NOT_AVAILABLE}: this part of weblog is not installed in this build._"]
     out.append(f"Status: **{md(status)}**")
-    body = _mapping(step)
+    if "entries" in step and "raw_cutoff" in step:
+        body = _purge_body(step)
+    elif step.get("checks") and all("summary" in c for c in step["checks"]):
+        body = _verify_body(step)
+    else:
+        body = _mapping(step)
     return out + ([""] + body if body else [])
 
 

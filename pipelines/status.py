@@ -137,4 +137,4 @@ def render_status(info: dict[str, Any], console: Any) -> None:
     expired = raw_info["expired_days"] + rej["expired_days"]
     if expired:
         console.print(f"[yellow]{len(expired)} RAW day partition(s) are older than the window and "
-                      "due for purge.[/]")
+                      "due for purge (`weblog purge --dry-run` lists them).[/]")

@@ -67,3 +67,35 @@ def test_headline_stats_before_and_after_the_statistics_tier():
     page = render_markdown(_summary(stats=[{"day": "2026-11-14", "vhost": "www.example.com",
                                             "hits": 42}]))
     assert "|  | www.example.com |" in page and "| hits | 42 |" in page
+
+
+def test_purge_receipt_and_verdict_sections():
+    purge = {"status": "done", "as_of": "2026-11-16", "raw_cutoff": "2026-11-09",
+             "detail_cutoff": "2026-08-18", "raw": [{"name": "date=2026-11-08", "files": 2,
+                                                     "rows": 300}],
+             "rejects": [], "detail": {"rows": 12, "days": 1, "first_day": "2026-08-17",
+                                       "last_day": "2026-08-17"},
+             "rewrite": {"bytes_before": 4096, "bytes_after": 2048},
+             "sources_enabled": False, "sources": [],
+             "aggregated": ["2026-11-08"], "kept": [{"what": "day", "name": "2026-11-07",
+                                                     "reason": "statistics failed"}],
+             "entries": [{"sequence": 7, "action": "purge_raw", "result": "removed",
+                          "cutoff": "2026-11-09", "hash": "ab" * 32}], "problems": []}
+    verify = {"status": "failed", "verdict": "FAIL", "passed": False, "as_of": "2026-11-16",
+              "ledger_entries": 7, "ledger_head": "cd" * 32,
+              "checks": [{"name": "leaks", "title": "No full address outside RAW",
+                          "passed": False, "summary": "found", "evidence_total": 1,
+                          "evidence": ["reports/x.html: address 203.0.113.0/24"]}]}
+    page = render_markdown(_summary(purge=purge, verify=verify))
+    receipt = page.split("## Purge receipt", 1)[1].split("\n## ", 1)[0]
+    assert "| RAW day partitions | 2 | 300 | date=2026-11-08 |" not in receipt
+    assert "| RAW day partitions | 1 | 300 | date=2026-11-08 |" in receipt
+    assert f"| 7 | purge\\_raw | removed | 2026-11-09 | `{'ab' * 32}` |" in receipt
+    assert "- kept day 2026-11-07: statistics failed" in receipt
+    assert "| DETAIL days | 1 | 12 | 2026-08-17 |" in receipt
+    assert "Warehouse rewritten into a fresh file: 4,096 → 2,048 bytes" in receipt
+    assert "Statistics computed first for: 2026-11-08" in receipt
+    section = page.split("## Verify", 1)[1]
+    assert f"Verdict: **FAIL** as of 2026-11-16 · ledger 7 entries, head `{'cd' * 32}`" in section
+    assert "| No full address outside RAW | FAIL | found |" in section
+    assert "- reports/x.html: address 203.0.113.0/24" in section
