@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import stats_fixture as sf
-from pipelines import raw, warehouse
+from pipelines import ledger, raw, warehouse
 from pipelines.aggregate import STATS_TABLES, run_aggregate
 from pipelines.anonymize import find_leaks
 from pipelines.cli import cli
@@ -34,7 +34,9 @@ def test_aggregate_publishes_the_statistics_and_nothing_else(views_warehouse):
     con = snapshot(cfg)
     wh = warehouse.connect(cfg.data_dir, read_only=True)
     try:
-        assert tables(con) == set(STATS_TABLES) | {"ingested_files", "snapshot_meta"}
+        # the purge ledger exists from the start (schema 005), empty until a purge
+        assert tables(con) == set(STATS_TABLES) | {"ingested_files", "purge_ledger",
+                                                   "snapshot_meta"}
         assert tables(con) <= set(SNAPSHOT_TABLES)
         for table in STATS_TABLES:
             assert sorted(con.execute(f"select * from {table}").fetchall(), key=repr) == \
@@ -104,15 +106,14 @@ def test_a_reader_of_the_old_snapshot_keeps_it(stats_copy):
 def test_purge_ledger_is_published_when_present(stats_copy):
     cfg, _ = stats_copy
     con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
-    con.execute("create table purge_ledger (sequence integer, action varchar, cutoff date, "
-                "prev_hash varchar, hash varchar)")
-    con.execute("insert into purge_ledger values (1, 'purge_raw', '2026-03-01', '', 'ab12')")
+    entry = ledger.record(con, cfg, action="purge_raw", result="removed",
+                          cutoff=sf.DAYS[0], details={"partitions": ["date=2026-02-28"]})
     con.close()
     publish(cfg)
     snap = snapshot(cfg)
     try:
-        assert snap.execute("select * from purge_ledger").fetchall() == [
-            (1, "purge_raw", sf.DAYS[0], "", "ab12")]
+        assert snap.execute("select sequence, action, cutoff, hash from purge_ledger"
+                            ).fetchall() == [(1, "purge_raw", sf.DAYS[0], entry.hash)]
     finally:
         snap.close()
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 import stats_fixture as sf
 import views_fixture as vf
-from pipelines import audit_view, raw, warehouse
+from pipelines import ledger, audit_view, raw, warehouse
 from pipelines.aggregate import STATS_TABLES
 from pipelines.publish import publish, snapshot_path
 from pipelines.serve import CSP, api_endpoints, create_app, is_loopback
@@ -188,11 +188,10 @@ def test_dashboard_bad_parameters(app, params, status, text):
 def test_audit_page_shows_window_ledger_and_verdict(views_copy):
     cfg, _ = views_copy
     con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
-    con.execute("create table purge_ledger (sequence integer, action varchar, cutoff date, "
-                "removed varchar, prev_hash varchar, hash varchar)")
-    con.execute("insert into purge_ledger values (1, 'purge_raw', ?, 'date=2026-02-28', '', "
-                "'9f2c'), (2, 'purge_rejects', ?, 'date=2026-02-28', '9f2c', '77aa')",
-                [D1, D1])
+    ledger.record(con, cfg, action="purge_raw", result="removed", cutoff=D1,
+                  details={"partitions": ["date=2026-02-28"]})
+    last = ledger.record(con, cfg, action="purge_rejects", result="removed", cutoff=D1,
+                         details={"partitions": ["date=2026-02-28"]})
     con.close()
     publish(cfg)
     path = cfg.data_dir / audit_view.VERIFY_LATEST
@@ -205,7 +204,7 @@ def test_audit_page_shows_window_ledger_and_verdict(views_copy):
     doc = vf.Html.parse(page.text)
     assert doc.find("span", data_verdict="FAIL")
     text = doc.text()
-    assert "purge_rejects" in text and "77aa" in text and "192.0.2.77" not in text
+    assert "purge_rejects" in text and last.hash in text and "192.0.2.77" not in text
     assert text.index("purge_rejects") < text.index("purge_raw")  # newest first
     window = audit_view.raw_window(cfg)
     assert str(window["window_start"]) in text
@@ -221,7 +220,8 @@ def test_audit_page_before_any_ledger_or_verification(app):
     assert page.status_code == 200
     doc = vf.Html.parse(page.text)
     assert doc.find("span", data_verdict="NONE")
-    assert "No purge ledger in the published statistics yet" in doc.text()
+    # the ledger table exists from the first migration on, empty until a purge
+    assert "The purge ledger is empty: nothing has been purged yet." in doc.text()
     assert "Ingest ledger" in doc.text()
 
 

@@ -141,7 +141,7 @@ def test_addresses_in_any_file_outside_raw_fail(site, kind):
         (data / "exports" / "t.csv.gz").write_bytes(gzip.compress(f"a,{address}\n".encode()))
         where = "exports/t.csv.gz"
     elif kind == "duckdb":
-        (data / "published").mkdir()
+        (data / "published").mkdir(exist_ok=True)  # aggregate publishes a snapshot there
         con = duckdb.connect(str(data / "published" / "snap.duckdb"))
         con.execute("create table pages (path varchar)")
         con.execute("insert into pages values (?)", [f"/x?c={address}"])
