@@ -10,11 +10,12 @@ truncation: a /24 often maps to a different city than the address.
                client_domain, country, city, asn, as_org
     agents:    user_agent -> browser, browser_major, os, device, is_bot, bot_name
                (address literals in the families masked: they are cut out of the UA)
-    referrers: referrer_host -> referrer_domain
+    referrers: referrer (the URL) -> referrer_domain, referrer_path
     texts:     any text with an address literal (path, vhost) -> masked text
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -34,7 +35,8 @@ AGENT_SCHEMA = pa.schema([
     ("user_agent", pa.string()), ("browser", pa.string()), ("browser_major", pa.string()),
     ("os", pa.string()), ("device", pa.string()), ("is_bot", pa.bool_()), ("bot_name", pa.string()),
 ])
-REFERRER_SCHEMA = pa.schema([("referrer_host", pa.string()), ("referrer_domain", pa.string())])
+REFERRER_SCHEMA = pa.schema([("referrer", pa.string()), ("referrer_domain", pa.string()),
+                             ("referrer_path", pa.string())])
 TEXT_SCHEMA = pa.schema([("original", pa.string()), ("masked", pa.string())])
 
 
@@ -102,18 +104,34 @@ def agents_table(values: list[str | None], ipv4_prefix: int = 24,
                      for name in AGENT_SCHEMA.names}, schema=AGENT_SCHEMA)
 
 
-def referrers_table(hosts: list[str | None], ipv4_prefix: int, ipv6_prefix: int) -> pa.Table:
-    """Registered domain of each referrer host; an address literal keeps only its network."""
+REFERRER_HOST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)")
+REFERRER_PATH_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(/[^?#]*)?")
+
+
+def referrers_table(referrers: list[str | None], ipv4_prefix: int, ipv6_prefix: int) -> pa.Table:
+    """Per distinct referrer URL: its host's registered domain (an address literal keeps
+    only its network) and its path (query and fragment dropped, address literals masked;
+    DETAIL keeps the path for internal referrers only)."""
+    hosts, paths = [], []
+    for ref in referrers:
+        m = REFERRER_HOST_RE.match(ref) if ref else None
+        hosts.append((m.group(1).lower() or None) if m else None)
+        m = REFERRER_PATH_RE.match(ref) if ref else None
+        path = (m.group(1) or "/") if m else None
+        paths.append(anonymize.mask_addresses(path, ipv4_prefix, ipv6_prefix) if path else path)
+    named = sorted({h for h in hosts if h})
+    domain_of = dict(zip(named, domains.registered_domains(named)["domain"])) if named else {}
     out = []
-    cols = domains.registered_domains(hosts)
-    for host, domain in zip(hosts, cols["domain"]):
+    for host in hosts:
+        domain = domain_of.get(host) if host else None
         if host and domain is None:
             kind = anonymize.parse_client(host)
             if kind.address:
                 domain = anonymize.truncate(kind.address, ipv4_prefix, ipv6_prefix)
         out.append(domain)
-    return pa.table({"referrer_host": pa.array(hosts, pa.string()),
-                     "referrer_domain": pa.array(out, pa.string())}, schema=REFERRER_SCHEMA)
+    return pa.table({"referrer": pa.array(referrers, pa.string()),
+                     "referrer_domain": pa.array(out, pa.string()),
+                     "referrer_path": pa.array(paths, pa.string())}, schema=REFERRER_SCHEMA)
 
 
 def masked_texts_table(values: list[str], ipv4_prefix: int, ipv6_prefix: int) -> pa.Table:

@@ -242,3 +242,49 @@ def file_sha256(path: Path, block: int = 8 << 20) -> str:
 def file_identity(path: Path) -> dict:
     st = os.stat(path)
     return {"size": st.st_size, "device": st.st_dev, "inode": st.st_ino, "mtime": st.st_mtime}
+
+
+def prefetch(items: Iterator[Chunk], depth: int = 1) -> Iterator[Chunk]:
+    """Read ahead in a thread: the next chunk is decompressed, hashed and split while the
+    caller's DuckDB work on this one runs (zlib, hashlib and NumPy release the GIL).
+    Errors surface in the caller, in order; at most `depth` chunks wait in memory."""
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            box.put((done, exc))
+
+    thread = threading.Thread(target=work, name="weblog-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = box.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let the reader notice `stop` (it may be blocked on put)
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                pass
+            thread.join(timeout=0.05)

@@ -1,7 +1,7 @@
 """The RAW tier on disk: layout, permissions and atomic promotion.
 
     DATA_DIR/raw/                          0700
-        date=YYYY-MM-DD/F-C_0.parquet      0600  parsed requests with full address, URL, UA
+        date=YYYY-MM-DD/F-C.parquet        0600  parsed requests with full address, URL, UA
         rejects/date=YYYY-MM-DD/F-C.parquet      unparsed lines with a reason (ingest day)
         .staging/F/...                     files of an ingest not yet committed
         .staging/F/detail/                 its DETAIL rows, inserted into the warehouse at
