@@ -16,7 +16,6 @@ truncation: a /24 often maps to a different city than the address.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import pyarrow as pa
 
@@ -139,31 +138,3 @@ def masked_texts_table(values: list[str], ipv4_prefix: int, ipv6_prefix: int) ->
     return pa.table({"original": pa.array(values, pa.string()),
                      "masked": pa.array(masked, pa.string())}, schema=TEXT_SCHEMA)
 
-
-class Memo:
-    """Remember enrichment rows across the chunks of a file: each distinct value is
-    classified once per file, not once per chunk (clients and agents repeat a lot).
-
-    `build` maps a list of distinct values to a table whose rows are in the same order and
-    whose first column is the value. Bounded: past `limit` values the memo starts over.
-    """
-
-    def __init__(self, build: Callable[[list], pa.Table], limit: int = 500_000) -> None:
-        self.build = build
-        self.limit = limit
-        self.table: pa.Table | None = None
-        self.index: dict = {}
-
-    def __call__(self, values: list) -> pa.Table:
-        new = [v for v in values if v not in self.index]
-        if new and len(self.index) + len(new) > self.limit:
-            self.table, self.index = None, {}
-            new = list(values)
-        if new:
-            built = self.build(new)
-            base = len(self.index)
-            self.table = built if self.table is None else pa.concat_tables([self.table, built])
-            self.index.update(zip(new, range(base, base + len(new))))
-        if self.table is None:
-            return self.build([])
-        return self.table.take(pa.array([self.index[v] for v in values], pa.int64()))

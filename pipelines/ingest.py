@@ -49,6 +49,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -245,69 +246,94 @@ def _distinct(con: duckdb.DuckDBPyConnection, sql: str) -> list:
     return [v for (v,) in con.execute(sql).fetchall()]
 
 
-@dataclass
-class _Memos:
-    """Enrichment memos of one file (pipelines.enrich.Memo): a value is classified once."""
+class _Enrichment:
+    """One enrichment table of a file, kept in the stage's DuckDB and grown chunk by chunk:
+    only values no earlier chunk had go to Python (pipelines.enrich), so a client, agent or
+    referrer is classified once per file and repeats never cross into Python."""
 
-    clients: enrich.Memo
-    agents: enrich.Memo
-    referrers: enrich.Memo
-    texts: enrich.Memo
+    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, keys: tuple[str, ...],
+                 build: Callable[[list], Any]) -> None:
+        self.con, self.name, self.keys, self.build = con, name, keys, build
+        con.register("enr_new", build([]))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM enr_new")
+        con.unregister("enr_new")
+
+    def add(self, values_sql: str) -> None:
+        """Classify the values of `values_sql` (columns = keys) that the table lacks."""
+        on = " AND ".join(f"e.{k} IS NOT DISTINCT FROM v.{k}" for k in self.keys)
+        rows = self.con.execute(f"SELECT DISTINCT v.* FROM ({values_sql}) v "
+                                f"ANTI JOIN {self.name} e ON {on}").fetchall()
+        if rows:
+            values = [r[0] for r in rows] if len(self.keys) == 1 else [tuple(r) for r in rows]
+            self.con.register("enr_new", self.build(values))
+            self.con.execute(f"INSERT INTO {self.name} SELECT * FROM enr_new")
+            self.con.unregister("enr_new")
+
+
+@dataclass
+class _Enrichments:
+    """The enrichment tables of one file (enr_clients, enr_agents, enr_referrers, enr_texts)."""
+
+    clients: _Enrichment
+    agents: _Enrichment
+    referrers: _Enrichment
+    texts: _Enrichment
 
     @classmethod
-    def for_config(cls, cfg: Config, geo: GeoLookup | None,
-                   rdns: ReverseDNS | None = None) -> _Memos:
+    def open(cls, con: duckdb.DuckDBPyConnection, cfg: Config, geo: GeoLookup | None,
+             rdns: ReverseDNS | None = None) -> _Enrichments:
         p4, p6 = cfg.ipv4_prefix, cfg.ipv6_prefix
-        return cls(enrich.Memo(lambda v: enrich.clients_table(v, geo, p4, p6,
-                                                              cfg.trusted_proxies, rdns)),
-                   enrich.Memo(lambda v: enrich.agents_table(v, p4, p6)),
-                   enrich.Memo(lambda v: enrich.referrers_table(v, p4, p6)),
-                   enrich.Memo(lambda v: enrich.masked_texts_table(v, p4, p6)))
+        return cls(
+            _Enrichment(con, "enr_clients", ("client", "forwarded_for"),
+                        lambda v: enrich.clients_table(v, geo, p4, p6, cfg.trusted_proxies, rdns)),
+            _Enrichment(con, "enr_agents", ("user_agent",),
+                        lambda v: enrich.agents_table(v, p4, p6)),
+            _Enrichment(con, "enr_referrers", ("referrer",),
+                        lambda v: enrich.referrers_table(v, p4, p6)),
+            _Enrichment(con, "enr_texts", ("original",),
+                        lambda v: enrich.masked_texts_table(v, p4, p6)))
 
 
 def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
                    fmt: LogFormat, cfg: Config, file_id: int, as_of: dt.date, window: dt.date,
-                   default_vhost: str, memos: _Memos, stage: Path, totals: _Totals) -> None:
+                   default_vhost: str, enrichments: _Enrichments, stage: Path,
+                   totals: _Totals) -> None:
     """Parse, enrich and stage one chunk on `work`, the stage's private in-memory DuckDB
     (autocommit there: what a chunk creates is dropped with it, memory stays bounded by
-    the chunk size)."""
+    the chunk size and the file's distinct values)."""
     work.register("chunk_lines", chunk.table)
     with totals.timed("parse"):
         work.execute("CREATE OR REPLACE TEMP TABLE parsed AS " + _staged_sql(fmt, cfg, as_of))
 
-    # distinct values -> small enrichment tables (memoised across the file's chunks)
+    # distinct values new to this file -> enrichment tables
     with totals.timed("enrich"):
         # the client of each distinct (client, forwarded-for chain) pair: trusted proxies, rDNS
-        per_client = work.execute("SELECT client, forwarded_for, count(*) FROM parsed "
-                                  "WHERE reject IS NULL GROUP BY ALL").fetchall()
-        clients = memos.clients([(c, f) for c, f, _ in per_client])
-        work.register("enr_clients", clients)
-        uas = _distinct(work, "SELECT DISTINCT user_agent FROM parsed WHERE reject IS NULL")
-        work.register("enr_agents", memos.agents(uas))
+        enrichments.clients.add("SELECT client, forwarded_for FROM parsed WHERE reject IS NULL")
+        enrichments.agents.add("SELECT user_agent FROM parsed WHERE reject IS NULL")
         # referrer host, domain and path per distinct referrer (few), not per row
-        refs = _distinct(work, "SELECT DISTINCT referrer FROM parsed "
-                              "WHERE reject IS NULL AND referrer IS NOT NULL")
-        work.register("enr_referrers", memos.referrers(refs))
-        texts = _distinct(work, f"""
-            SELECT v FROM (SELECT DISTINCT path AS v FROM parsed WHERE reject IS NULL
-                           UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL
-                           -- a junk request line can put anything in method and protocol
-                           UNION SELECT DISTINCT method FROM parsed WHERE reject IS NULL
-                           UNION SELECT DISTINCT protocol FROM parsed WHERE reject IS NULL)
+        enrichments.referrers.add("SELECT referrer FROM parsed "
+                                  "WHERE reject IS NULL AND referrer IS NOT NULL")
+        enrichments.texts.add(f"""
+            SELECT v AS original FROM (
+                SELECT DISTINCT path AS v FROM parsed WHERE reject IS NULL
+                UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL
+                -- a junk request line can put anything in method and protocol
+                UNION SELECT DISTINCT method FROM parsed WHERE reject IS NULL
+                UNION SELECT DISTINCT protocol FROM parsed WHERE reject IS NULL)
             WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""")
-        work.register("enr_texts", memos.texts(texts))
 
     # counts
-    (n, n_ok, n_old, t0, t1, days) = work.execute(f"""
+    (n, n_ok, n_old, n_bad, t0, t1, days) = work.execute(f"""
         SELECT count(*), count(*) FILTER (WHERE reject IS NULL),
                count(*) FILTER (WHERE reject IS NULL AND day < DATE '{window}'),
+               count(*) FILTER (WHERE reject IS NULL
+                                AND c.kind NOT IN ('ipv4', 'ipv6', 'hostname')),
                min(ts) FILTER (WHERE reject IS NULL), max(ts) FILTER (WHERE reject IS NULL),
                list(DISTINCT day) FILTER (WHERE reject IS NULL)
-        FROM parsed
+        FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
+            AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
     """).fetchall()[0]
-    kinds = clients.column("kind").to_pylist()
-    totals.bad_client += sum(count for (_, _, count), kind in zip(per_client, kinds)
-                             if kind not in ("ipv4", "ipv6", "hostname"))
+    totals.bad_client += n_bad
     totals.lines += n
     totals.parsed += n_ok
     totals.rejected += n - n_ok
@@ -346,8 +372,7 @@ def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, 
         work.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} "
                      "(FORMAT parquet, COMPRESSION lz4_raw)")
     work.execute("DROP TABLE parsed")
-    for name in ("chunk_lines", "enr_clients", "enr_agents", "enr_referrers", "enr_texts"):
-        work.unregister(name)
+    work.unregister("chunk_lines")
 
 
 def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: LogFormat, file_id: int, k: int,
@@ -590,7 +615,7 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
         carry = sources.carry_before(Path(planned.path), fmt, planned.first_line_no)
         with raw.private_umask(), open(planned.path, "rb") as handle:
             stream, stats.compression = lines.open_decompressed(handle)
-            memos = _Memos.for_config(cfg, geo, rdns)
+            enrichments = _Enrichments.open(con, cfg, geo, rdns)
             chunks = lines.prefetch(lines.iter_chunks(
                 stream, stats, skip_bytes=planned.skip_bytes, first_line_no=planned.first_line_no,
                 complete_only=planned.complete_only))
@@ -604,8 +629,8 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
                     bound, carry = fmt.bind(chunk.table, carry)  # W3C: this chunk's headers
                     _process_chunk(con, chunk, k, fmt=bound, cfg=cfg, file_id=file_id,
                                    as_of=as_of, window=window,
-                                   default_vhost=planned.vhost or "default", memos=memos,
-                                   stage=stage, totals=totals)
+                                   default_vhost=planned.vhost or "default",
+                                   enrichments=enrichments, stage=stage, totals=totals)
                     if progress is not None:
                         progress(handle.tell())  # bytes of the file on disk read so far
     except WeblogError:
