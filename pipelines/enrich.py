@@ -1,8 +1,9 @@
 """Enrichment of distinct values, joined back to the rows in SQL.
 
 GeoIP, truncation, Public Suffix and user-agent parsing run once per DISTINCT value of a
-chunk (tens of thousands, not millions), in Python, and come back as small Arrow tables
-that DuckDB joins on the original text. GeoIP always sees the full address, before
+file (tens of thousands, not millions), in Python, and come back as small Arrow tables
+that the ingest appends to enrichment tables in its DuckDB and joins on the original text
+(pipelines.ingest keeps them across a file's chunks: only new values reach Python). GeoIP always sees the full address, before
 truncation: a /24 often maps to a different city than the address.
 
     clients:   (client, forwarded_for) as logged -> the chosen client's address,
