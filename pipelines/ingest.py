@@ -572,9 +572,7 @@ def _stage_connection(data_dir: Path, file_id: int) -> tuple[duckdb.DuckDBPyConn
     """A private in-memory DuckDB; what it spills holds full addresses, so it spills in raw/."""
     spill = raw.ensure_dir(raw.temp_root(data_dir) / f"stage-{file_id}")
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET preserve_insertion_order = false")
-    con.execute(f"SET temp_directory = {sql_str(spill.as_posix())}")
+    warehouse.configure(con, spill)
     return con, spill
 
 
