@@ -282,10 +282,14 @@ def run_aggregate(cfg: Config, *, start: dt.date | None = None, end: dt.date | N
     the dashboard reads."""
     if start and end and start > end:
         raise InputError(f"--from {start} is after --to {end}.")
-    with data_dir_lock(cfg.data_dir, what="aggregate"):
+    with data_dir_lock(cfg.data_dir, wait_seconds=cfg.lock_wait_seconds, what="aggregate"):
         raw.prepare(cfg.data_dir)
         con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
         try:
+            # an ingest killed after a commit left that file's RAW in staging: promote it
+            # first, or its days would be counted from DETAIL (approximate) for good
+            from .ingest import recover as recover_ingest
+            recover_ingest(con, cfg.data_dir)
             days = detail_days(con, start, end) if (start or end) else None
             result = aggregate_days(con, cfg, days, as_of=as_of)
             # the dashboard reads a published copy, never the warehouse (pipelines.publish)

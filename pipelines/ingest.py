@@ -505,7 +505,7 @@ def plan_files(con: duckdb.DuckDBPyConnection, cfg: Config,
 
 def plan_ingest(cfg: Config, jobs: Iterable[Job]) -> list[PlannedFile]:
     """Open the warehouse under the data-dir lock, finish interrupted ingests, plan `jobs`."""
-    with data_dir_lock(cfg.data_dir, what="ingest"):
+    with data_dir_lock(cfg.data_dir, wait_seconds=cfg.lock_wait_seconds, what="ingest"):
         raw.prepare(cfg.data_dir)
         con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
         try:
@@ -712,7 +712,7 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
 
 def commit_ingest(cfg: Config, file_id: int) -> IngestResult:
     """Open the warehouse under the data-dir lock and commit one staged file."""
-    with data_dir_lock(cfg.data_dir, what="ingest"):
+    with data_dir_lock(cfg.data_dir, wait_seconds=cfg.lock_wait_seconds, what="ingest"):
         con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
         try:
             return commit_file(con, cfg, file_id)
@@ -772,7 +772,7 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
     geo = open_geo(cfg)
     resolver = open_reverse_dns(cfg)  # one per run: each address is looked up once
     try:
-        with data_dir_lock(cfg.data_dir, what="ingest"):
+        with data_dir_lock(cfg.data_dir, wait_seconds=cfg.lock_wait_seconds, what="ingest"):
             raw.prepare(cfg.data_dir)
             con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
             planned: list[PlannedFile] = []
