@@ -365,9 +365,11 @@ def aggregate(ctx: click.Context, start: dt.date | None, end: dt.date | None,
     result = run_aggregate(cfg, start=start, end=end, as_of=as_of)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
+        result.raise_for_failed()
         return
     if not result.days:
-        click.echo("No day needed statistics." if not result.skipped else "No day recomputed.")
+        click.echo("No day needed statistics." if not (result.skipped or result.failed)
+                   else "No day recomputed.")
     else:
         exact = sum(result.visitors_exact.values())
         span = result.days[0] if len(result.days) == 1 else f"{result.days[0]} .. {result.days[-1]}"
@@ -377,6 +379,7 @@ def aggregate(ctx: click.Context, start: dt.date | None, end: dt.date | None,
         click.echo("Rows written: " + ", ".join(f"{t} {n:,}" for t, n in result.rows.items()))
     for day, reason in result.skipped.items():
         click.echo(f"Skipped {day}: {reason}.")
+    result.raise_for_failed()  # after the other days were computed and published
 
 
 @cli.command()
@@ -625,6 +628,9 @@ def subject_find(ctx: click.Context, address: str, as_of: dt.date | None, as_jso
     else:
         for line in render_find(found, address):
             click.echo(line)
+    if found.unreadable:
+        raise WeblogError(f"{len(found.unreadable)} RAW file(s) could not be searched: "
+                          f"{', '.join(found.unreadable)}; the list above is incomplete.")
 
 
 @subject.command("erase")
