@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from .config import Config, load_config
-from .errors import WeblogError
+from .errors import WeblogError, storage_error
 
 log = logging.getLogger("weblog")
 
@@ -39,6 +39,12 @@ class Group(click.Group):
             return super().invoke(ctx)
         except WeblogError as exc:
             raise WeblogClickError(str(exc), exc.exit_code) from None
+        except Exception as exc:  # a full disk, from the OS or from DuckDB
+            full = storage_error(exc)
+            if full is None:
+                raise
+            raise WeblogClickError(f"{full}; the command stopped: free some space and run it "
+                                   "again.", 1) from None
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -202,9 +208,9 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], format_name: str | None,
     print_ingest_results(results, as_json)
     failed = [r for r in results if r.status == "failed"]
     if failed:
+        others = "; the others were" if len(failed) < len(results) else ""
         raise WeblogError(f"{len(failed)} of {len(results)} file(s) failed and were not "
-                          f"ingested: {', '.join(Path(r.path).name for r in failed)}; "
-                          "the others were.")
+                          f"ingested: {', '.join(Path(r.path).name for r in failed)}{others}.")
 
 
 # --------------------------------------------------------------------------- status
