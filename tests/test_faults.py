@@ -297,7 +297,8 @@ ERASE_EVENTS = {
 
 def subject_of(cfg: Config) -> str:
     """The client address with the most RAW records (over several days)."""
-    files = ", ".join(f"'{p.as_posix()}'" for p in raw.raw_root(cfg.data_dir).glob("date=*/*.parquet"))
+    files = ", ".join(f"'{p.as_posix()}'"
+                      for p in raw.raw_root(cfg.data_dir).glob("date=*/*.parquet"))
     return duckdb.connect().execute(
         f"select client_address from read_parquet([{files}], hive_partitioning = false) "
         "where client_address is not null group by 1 "

@@ -84,8 +84,8 @@ def client(views_warehouse):
     return TestClient(create_app(cfg), base_url="http://127.0.0.1")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from([f"/api/v1/{t}" for t in STATS_TABLES]
                              + ["/api/v1/summary", "/", "/audit", "/api/v1/purge_ledger"]),
        name=st.sampled_from(["from", "to", "vhost", "limit", "offset", "top", "day", "x"]),
