@@ -102,9 +102,12 @@ def run_weblog(args: list[str], data_dir: Path, point: KillPoint | None = None, 
                          else lock_taken_by(data_dir, proc.pid))
                 if ready:
                     armed_at = now
-            if point is not None and armed_at is not None and now - armed_at >= point.delay:
-                os.kill(proc.pid, signal.SIGKILL)
-                killed = True
+            if point is not None and armed_at is not None:
+                # a delay is slept in one go (polling would compete with the child for CPU)
+                time.sleep(max(0.0, point.delay - (now - armed_at)))
+                if proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    killed = True
                 break
             time.sleep(0.001)
         stdout, stderr = proc.communicate(timeout=60)

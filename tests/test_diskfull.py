@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 
 from fault_kit import WEBLOG, contents, env_for, leftovers
+from pipelines.aggregate import run_aggregate
 from pipelines.config import Config, load_config
+from pipelines.ingest import ingest_paths
 from pipelines.verify import verify_retention
 from site_fixture import demo_logs
 
@@ -48,23 +50,24 @@ def weblog(cfg: Config, *args: str, max_bytes: int | None = None) -> subprocess.
 
 
 def site(root: Path, data_dir: Path | None = None) -> Config:
-    """Two days of logs, 6000 lines each; the older day ingested and aggregated."""
+    """Two days of logs, 6000 lines each; the older day ingested and aggregated (in this
+    process: only the commands under test run as subprocesses)."""
     demo_logs(root / "logs", days=2, per_day=6000)
     (root / "weblog.toml").write_text(
         f'data_dir = "{data_dir or root / "data"}"\ntimezone = "Asia/Tokyo"\n', encoding="utf-8")
     cfg = load_config(root / "weblog.toml")
-    assert weblog(cfg, "ingest", str(root / "logs" / "access.log.1"),
-                  "--as-of", str(AS_OF)).returncode == 0
-    assert weblog(cfg, "aggregate").returncode == 0
+    ingest_paths(cfg, [str(root / "logs" / "access.log.1")], as_of=AS_OF)
+    run_aggregate(cfg)
     return cfg
 
 
-def reference(root: Path) -> dict:
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
     """What the same work leaves on a disk with space."""
+    root = tmp_path_factory.mktemp("diskfull-reference")
     cfg = site(root)
-    assert weblog(cfg, "ingest", str(root / "logs" / "access.log"), "--as-of",
-                  str(AS_OF)).returncode == 0
-    assert weblog(cfg, "aggregate").returncode == 0
+    ingest_paths(cfg, [str(root / "logs" / "access.log")], as_of=AS_OF)
+    run_aggregate(cfg)
     return contents(cfg)
 
 
@@ -80,8 +83,9 @@ def assert_clean(cfg: Config, before: dict) -> None:
     ("staging", 32 << 10, "raw/.staging/"),       # the first staged Parquet file
     ("commit", 300 << 10, "warehouse.duckdb.wal"),  # staged fine; the commit's log is larger
 ])
-def test_ingest_stopped_by_the_disk_keeps_nothing_and_a_rerun_completes(tmp_path, where,
-                                                                       max_bytes, written):
+def test_ingest_stopped_by_the_disk_keeps_nothing_and_a_rerun_completes(tmp_path, reference,
+                                                                       where, max_bytes,
+                                                                       written):
     cfg = site(tmp_path / "s")
     before = contents(cfg)
     log = tmp_path / "s" / "logs" / "access.log"
@@ -98,7 +102,7 @@ def test_ingest_stopped_by_the_disk_keeps_nothing_and_a_rerun_completes(tmp_path
     again = weblog(cfg, "ingest", str(log), "--as-of", str(AS_OF))
     assert again.returncode == 0, again.stderr
     assert weblog(cfg, "aggregate").returncode == 0
-    assert contents(cfg) == reference(tmp_path / "reference")
+    assert contents(cfg) == reference
     assert verify_retention(cfg, as_of=AS_OF).passed
 
 
@@ -151,7 +155,7 @@ def fill(disk: Path, leave: int, name: str = "ballast") -> Path:
     return ballast
 
 
-def test_a_full_disk_stops_ingest_aggregate_and_report_cleanly(tmp_path, tiny_disk):
+def test_a_full_disk_stops_ingest_aggregate_and_report_cleanly(tmp_path, tiny_disk, reference):
     cfg = site(tmp_path / "s", data_dir=tiny_disk / "data")
     log = tmp_path / "s" / "logs" / "access.log"
     before = contents(cfg)
@@ -185,6 +189,6 @@ def test_a_full_disk_stops_ingest_aggregate_and_report_cleanly(tmp_path, tiny_di
     assert weblog(cfg, "ingest", str(log), "--as-of", str(AS_OF)).returncode == 0
     assert weblog(cfg, "aggregate").returncode == 0
     assert weblog(cfg, "report").returncode == 0
-    assert contents(cfg) == reference(tmp_path / "reference")
+    assert contents(cfg) == reference
     assert verify_retention(cfg, as_of=AS_OF).passed
     assert leftovers(cfg.data_dir) == []
