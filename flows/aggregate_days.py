@@ -27,7 +27,9 @@ def aggregate(config_file: str | None, data_dir: str, days: list[dt.date],
     """Recompute the statistics tables of `days` (RAW is read: nothing persisted)."""
     cfg = load(config_file, data_dir)
     with private_errors("Aggregation"), open_warehouse(cfg) as con:
-        return plain(optional("aggregate").aggregate_days(con, cfg, days, as_of=as_of))
+        result = optional("aggregate").aggregate_days(con, cfg, days, as_of=as_of)
+    result.raise_for_failed()  # the other days are committed; the step fails naming the rest
+    return plain(result)
 
 
 @flow(name="aggregate-days", persist_result=False)

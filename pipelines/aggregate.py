@@ -63,9 +63,16 @@ class AggregateResult:
     visitors_exact: dict[str, bool] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # day -> reason
     seconds: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)  # day -> why (its stats kept as they were)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def raise_for_failed(self) -> None:
+        """One sentence naming the days whose statistics could not be computed."""
+        if self.failed:
+            raise WeblogError(f"Statistics for {len(self.failed)} day(s) could not be computed: "
+                              + "; ".join(f"{d}: {why}" for d, why in self.failed.items()) + ".")
 
 
 # --------------------------------------------------------------------------- state
@@ -237,7 +244,9 @@ def aggregate_days(con: duckdb.DuckDBPyConnection, cfg: Config,
                    as_of: dt.date | None = None) -> AggregateResult:
     """Recompute the statistics of `days` (default: days_needing_stats, up to `as_of` when
     given), each day in one transaction. Explicit days without DETAIL rows are skipped
-    (their statistics are kept), and so are current exact days whose RAW is gone."""
+    (their statistics are kept), and so are current exact days whose RAW is gone. A day
+    that fails (e.g. a damaged RAW file) is listed in `failed` with its statistics as they
+    were, and the other days go on: callers decide (`raise_for_failed`)."""
     started = time.perf_counter()
     result = AggregateResult(rows={m: 0 for m in MARTS})
     _check_spill_folder(con, cfg.data_dir)
@@ -260,9 +269,13 @@ def aggregate_days(con: duckdb.DuckDBPyConnection, cfg: Config,
             _aggregate_day(con, cfg, day, n, result)
         except duckdb.Error as exc:
             # the database's message may quote a value from RAW (an address): name the
-            # day and the error class only; the transaction left the day as it was
-            raise WeblogError(f"Statistics for {day} failed in the database "
-                              f"({type(exc).__name__}); that day was left as it was.") from None
+            # file or the day and the error class only; the transaction left the day as it
+            # was, and the other days do not depend on it
+            bad = raw.unreadable(raw_files(cfg.data_dir, day))
+            where = (f"RAW file {raw.shown(bad[0], cfg.data_dir)} cannot be read" if bad
+                     else "failed in the database")
+            result.failed[day.isoformat()] = (f"{where} ({type(exc).__name__}); its statistics "
+                                              "were kept as they were")
     result.seconds = time.perf_counter() - started
     return result
 
@@ -282,10 +295,14 @@ def run_aggregate(cfg: Config, *, start: dt.date | None = None, end: dt.date | N
     the dashboard reads."""
     if start and end and start > end:
         raise InputError(f"--from {start} is after --to {end}.")
-    with data_dir_lock(cfg.data_dir, what="aggregate"):
+    with data_dir_lock(cfg.data_dir, wait_seconds=cfg.lock_wait_seconds, what="aggregate"):
         raw.prepare(cfg.data_dir)
         con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
         try:
+            # an ingest killed after a commit left that file's RAW in staging: promote it
+            # first, or its days would be counted from DETAIL (approximate) for good
+            from .ingest import recover as recover_ingest
+            recover_ingest(con, cfg.data_dir)
             days = detail_days(con, start, end) if (start or end) else None
             result = aggregate_days(con, cfg, days, as_of=as_of)
             # the dashboard reads a published copy, never the warehouse (pipelines.publish)

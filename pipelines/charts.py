@@ -233,10 +233,28 @@ def channels_spec(channels: list[dict]) -> dict[str, Any]:
     }
 
 
+LABEL_CHARS = 80  # a label from the logs is cut: rendering a 10 MB path takes forever
+
+
+def _labels(texts: list[str | None]) -> list[str]:
+    """Axis labels for values from the logs: cut to LABEL_CHARS, still distinct (bars are
+    keyed by their label)."""
+    out: list[str] = []
+    for text in texts:
+        label = "(none)" if text is None else (
+            text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…")
+        base, n = label, 1
+        while label in out:
+            n += 1
+            label = f"{base} ({n})"
+        out.append(label)
+    return out
+
+
 def pages_spec(pages: list[dict], top: int = 10) -> dict[str, Any]:
     """Top pages by pageviews (horizontal bars; labels are paths from the logs)."""
-    values = [{"path": r["path"] if r["path"] is not None else "(none)",
-               "pageviews": r["pageviews"]} for r in pages[:top]]
+    values = [{"path": label, "pageviews": r["pageviews"]}
+              for label, r in zip(_labels([r["path"] for r in pages[:top]]), pages)]
     return {
         "description": "Top pages by pageviews",
         "width": 520, "height": {"step": 18},

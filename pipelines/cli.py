@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from .config import Config, load_config
-from .errors import WeblogError
+from .errors import WeblogError, storage_error
 
 log = logging.getLogger("weblog")
 
@@ -39,6 +39,12 @@ class Group(click.Group):
             return super().invoke(ctx)
         except WeblogError as exc:
             raise WeblogClickError(str(exc), exc.exit_code) from None
+        except Exception as exc:  # a full disk, from the OS or from DuckDB
+            full = storage_error(exc)
+            if full is None:
+                raise
+            raise WeblogClickError(f"{full}; the command stopped: free some space and run it "
+                                   "again.", 1) from None
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -202,9 +208,9 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], format_name: str | None,
     print_ingest_results(results, as_json)
     failed = [r for r in results if r.status == "failed"]
     if failed:
+        others = "; the others were" if len(failed) < len(results) else ""
         raise WeblogError(f"{len(failed)} of {len(results)} file(s) failed and were not "
-                          f"ingested: {', '.join(Path(r.path).name for r in failed)}; "
-                          "the others were.")
+                          f"ingested: {', '.join(Path(r.path).name for r in failed)}{others}.")
 
 
 # --------------------------------------------------------------------------- status
@@ -365,9 +371,11 @@ def aggregate(ctx: click.Context, start: dt.date | None, end: dt.date | None,
     result = run_aggregate(cfg, start=start, end=end, as_of=as_of)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
+        result.raise_for_failed()
         return
     if not result.days:
-        click.echo("No day needed statistics." if not result.skipped else "No day recomputed.")
+        click.echo("No day needed statistics." if not (result.skipped or result.failed)
+                   else "No day recomputed.")
     else:
         exact = sum(result.visitors_exact.values())
         span = result.days[0] if len(result.days) == 1 else f"{result.days[0]} .. {result.days[-1]}"
@@ -377,6 +385,7 @@ def aggregate(ctx: click.Context, start: dt.date | None, end: dt.date | None,
         click.echo("Rows written: " + ", ".join(f"{t} {n:,}" for t, n in result.rows.items()))
     for day, reason in result.skipped.items():
         click.echo(f"Skipped {day}: {reason}.")
+    result.raise_for_failed()  # after the other days were computed and published
 
 
 @cli.command()
@@ -625,6 +634,9 @@ def subject_find(ctx: click.Context, address: str, as_of: dt.date | None, as_jso
     else:
         for line in render_find(found, address):
             click.echo(line)
+    if found.unreadable:
+        raise WeblogError(f"{len(found.unreadable)} RAW file(s) could not be searched: "
+                          f"{', '.join(found.unreadable)}; the list above is incomplete.")
 
 
 @subject.command("erase")

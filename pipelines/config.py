@@ -93,7 +93,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("prefect.workers", "workers", 4, "int",
             "Files ingested at once: threads, or workers of the local Dask cluster."),
     Setting("prefect.lock_wait_seconds", "lock_wait_seconds", 600, "int",
-            "How long a nightly run waits for another run's data-dir lock before it gives up."),
+            "Seconds a run (nightly, ingest, aggregate, purge, erase, verify) waits for "
+            "another run's data-dir lock before it gives up (exit 3)."),
 )
 
 TASK_RUNNERS = ("thread", "dask")

@@ -7,6 +7,10 @@ The CLI turns these into exit codes: ConfigError and InputError exit 2, the rest
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+from collections.abc import Iterator
+
 
 class WeblogError(Exception):
     """Base class: an expected failure with a user-facing message."""
@@ -39,3 +43,45 @@ class IngestError(WeblogError):
 class SourceReadError(IngestError):
     """A source file could not be read (a system I/O error): the one ingest failure worth
     retrying. A corrupt or truncated file raises a plain IngestError."""
+
+
+#: A full or size-limited disk, as the OS reports it (errno) and DuckDB (in its message).
+STORAGE_ERRNOS = {errno.ENOSPC: "No space left on device", errno.EFBIG: "File too large",
+                  errno.EDQUOT: "Disk quota exceeded"}
+#: DuckDB errors that report a failed write (others may quote a value from a log line)
+_DUCKDB_IO = ("IOException", "TransactionException")
+
+
+def storage_error(exc: BaseException) -> str | None:
+    """'No space left on device writing PATH' when `exc` is a full (or size-limited) disk,
+    else None. The path is the file being written (the warehouse, a staging, spill or
+    snapshot file), shown with address literals masked in case a hostile name got there."""
+    import re
+
+    from .anonymize import mask_addresses
+
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+        reason, path = STORAGE_ERRNOS[exc.errno], exc.filename
+    elif (type(exc).__name__ in _DUCKDB_IO
+          and type(exc).__module__.startswith(("duckdb", "_duckdb"))):
+        text = str(exc)
+        reason = next((r for r in STORAGE_ERRNOS.values() if r in text), None)
+        if reason is None:
+            return None
+        found = re.search(r'file \\?"(.+?)\\?"', text)  # quoted, or JSON-escaped in it
+        path = found.group(1) if found else None
+    else:
+        return None
+    return f"{reason} writing {mask_addresses(str(path))}" if path else reason
+
+
+@contextlib.contextmanager
+def writing(path: object) -> Iterator[None]:
+    """Name `path` in a full-disk error raised while writing it: a file object's write()
+    raises OSError without the file name, and the user needs to know where."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS and exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise

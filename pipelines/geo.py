@@ -199,9 +199,10 @@ class GeoLookup:
             source.reader.close()
         source.reader = None
         source.method = None
+        # the class only: maxminddb's message quotes the address being looked up
         self._warn(
             f"GeoIP {source.setting} {source.path} is corrupt "
-            f"({type(exc).__name__}: {exc}); disabled: {self._consequence(source.setting)}"
+            f"({type(exc).__name__}); disabled: {self._consequence(source.setting)}"
         )
 
     def _query(self, source: _Source | None, address: str) -> Any:

@@ -55,7 +55,8 @@ import duckdb
 
 from . import anonymize, detect, enrich, lines, raw, retention, sources, warehouse
 from .config import Config
-from .errors import IngestError, InputError, SourceReadError, WeblogError
+from .errors import (IngestError, InputError, SourceReadError, WeblogError, storage_error,
+                     writing)
 from .formats import PRESETS, get_format
 from .geo import GeoLookup
 from .lock import data_dir_lock
@@ -447,7 +448,7 @@ def format_spec(fmt: LogFormat) -> str:
 
 def _write_json(path: Path, doc: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with raw.private_umask():
+    with raw.private_umask(), writing(tmp):
         tmp.write_text(json.dumps(doc, default=str), encoding="utf-8")
     os.replace(tmp, path)
 
@@ -516,15 +517,19 @@ def plan_files(con: duckdb.DuckDBPyConnection, cfg: Config,
         shown = STDIN if name == "-" else str(Path(name).absolute())
         try:
             planned.append(_plan_one(con, cfg, path, shown, fmt, vhost, seen))
-        except WeblogError as exc:
+        except (WeblogError, OSError) as exc:
+            full = storage_error(exc) if isinstance(exc, OSError) else None
+            if isinstance(exc, OSError) and full is None:
+                raise
+            error = str(_stopped(shown, full)) if full else str(exc)
             planned.append(PlannedFile(str(path), shown, format_spec(fmt), vhost, "", 0, None,
-                                       None, status="failed", error=str(exc)))
+                                       None, status="failed", error=error))
     return planned
 
 
 def plan_ingest(cfg: Config, jobs: Iterable[Job]) -> list[PlannedFile]:
     """Open the warehouse under the data-dir lock, finish interrupted ingests, plan `jobs`."""
-    with data_dir_lock(cfg.data_dir, what="ingest"):
+    with data_dir_lock(cfg.data_dir, wait_seconds=cfg.lock_wait_seconds, what="ingest"):
         raw.prepare(cfg.data_dir)
         con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
         try:
@@ -636,12 +641,16 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
         raise
     except (OSError, EOFError) as exc:
         _clear_stage(stage)
+        if (full := storage_error(exc)) is not None:
+            raise _stopped(planned.shown, full) from None
         # the message names the file and the error class only: never line content; only
         # a system error (errno set) may be transient, a corrupt file stays corrupt
         error = SourceReadError if getattr(exc, "errno", None) is not None else IngestError
         raise error(f"Cannot read {planned.shown}: {type(exc).__name__}: {_safe(exc)}.") from None
     except duckdb.Error as exc:
         _clear_stage(stage)
+        if (full := storage_error(exc)) is not None:
+            raise _stopped(planned.shown, full) from None
         raise IngestError(f"Ingest of {planned.shown} failed in the database at lines "
                           f"{lines_at[0]}-{lines_at[1]} ({type(exc).__name__}); nothing of it "
                           "was kept.") from None
@@ -662,8 +671,17 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
         _iso(totals.first_ts), _iso(totals.last_ts), as_of.isoformat(),
         sorted(d.isoformat() for d in totals.days), dict(sorted(totals.reasons.items())),
         time.perf_counter() - started, {k: round(v, 4) for k, v in totals.timings.items()})
-    _write_json(stage / MANIFEST_NAME, staged.to_dict())
+    try:
+        _write_json(stage / MANIFEST_NAME, staged.to_dict())
+    except OSError as exc:
+        _clear_stage(stage)
+        raise _stopped(planned.shown, storage_error(exc) or type(exc).__name__) from None
     return staged
+
+
+def _stopped(shown: str, why: str) -> IngestError:
+    """A file's ingest stopped by the disk (full, or a file-size limit): nothing kept."""
+    return IngestError(f"Ingest of {shown} stopped: {why}; nothing of it was kept.")
 
 
 def _iso(ts: dt.datetime | None) -> str | None:
@@ -712,8 +730,11 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
             staged.lines_bad_client, staged.first_ts, staged.last_ts, staged.as_of])
         con.execute("COMMIT")
     except BaseException as exc:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):  # a COMMIT that failed has ended it already
+            con.execute("ROLLBACK")
         raw.discard(cfg.data_dir, file_id)
+        if (full := storage_error(exc)) is not None:
+            raise _stopped(planned.shown, full) from None
         if isinstance(exc, duckdb.Error):
             raise IngestError(f"Ingest of {planned.shown} failed in the database "
                               f"({type(exc).__name__}); nothing of it was kept.") from None
@@ -731,7 +752,7 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
 
 def commit_ingest(cfg: Config, file_id: int) -> IngestResult:
     """Open the warehouse under the data-dir lock and commit one staged file."""
-    with data_dir_lock(cfg.data_dir, what="ingest"):
+    with data_dir_lock(cfg.data_dir, wait_seconds=cfg.lock_wait_seconds, what="ingest"):
         con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
         try:
             return commit_file(con, cfg, file_id)
@@ -777,8 +798,12 @@ def _spool_stdin(data_dir: Path) -> Path:
     """Copy stdin into raw/.spool (owner-only: it holds addresses) so it can be hashed first."""
     raw.prepare(data_dir)
     target = raw.spool_root(data_dir) / f"stdin-{uuid.uuid4().hex}"
-    with raw.private_umask(), open(target, "wb") as out:
-        shutil.copyfileobj(sys.stdin.buffer, out, 8 << 20)
+    try:
+        with raw.private_umask(), open(target, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 8 << 20)
+    except BaseException:
+        target.unlink(missing_ok=True)  # a disk that filled up: no partial copy stays
+        raise
     return target
 
 
@@ -791,7 +816,7 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
     geo = open_geo(cfg)
     resolver = open_reverse_dns(cfg)  # one per run: each address is looked up once
     try:
-        with data_dir_lock(cfg.data_dir, what="ingest"):
+        with data_dir_lock(cfg.data_dir, wait_seconds=cfg.lock_wait_seconds, what="ingest"):
             raw.prepare(cfg.data_dir)
             con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
             planned: list[PlannedFile] = []

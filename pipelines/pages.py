@@ -67,7 +67,15 @@ def fmt_value(value: Any, kind: str) -> str:
         return ", ".join(str(v) for v in value) if value else ""
     if kind == "bool":
         return "yes" if value else ""
-    return "–" if value is None else str(value)
+    return "–" if value is None else shorten(str(value))
+
+
+MAX_TEXT = 300  # characters of a value from the logs shown in a cell (a path can be 10 MB)
+
+
+def shorten(text: str, limit: int = MAX_TEXT) -> str:
+    """`text`, cut to `limit` characters with an ellipsis (the API keeps the full value)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def fmt_change(card: dict[str, Any]) -> str:

@@ -125,6 +125,9 @@ TEXT_COLUMNS = ("client", "remote_user", "vhost", "method", "url", "protocol", "
                 "referrer", "user_agent", "forwarded_for")
 
 
+MAX_BYTES = 1 << 40  # 1 TiB: no single response is larger
+
+
 def canonical_exprs(raw: dict[str, str], time_format: str | tuple[str, ...] | list[str],
                     timezone: str) -> dict[str, str]:
     """Typed SQL for the canonical columns from raw text expressions keyed by canonical field
@@ -139,8 +142,10 @@ def canonical_exprs(raw: dict[str, str], time_format: str | tuple[str, ...] | li
                            if n in raw), "NULL::TIMESTAMP")
     cols["status"] = f"TRY_CAST({raw['status']} AS SMALLINT)" if "status" in raw \
         else "NULL::SMALLINT"
-    cols["bytes"] = f"coalesce(TRY_CAST({raw['bytes']} AS BIGINT), 0)" if "bytes" in raw \
-        else "0::BIGINT"
+    # a size that is no number, negative or above MAX_BYTES (forged or broken) counts as 0,
+    # so that one line cannot overflow a day's byte total
+    size = f"TRY_CAST({raw['bytes']} AS BIGINT)" if "bytes" in raw else "0"
+    cols["bytes"] = f"coalesce(CASE WHEN {size} BETWEEN 0 AND {MAX_BYTES} THEN {size} END, 0)"
     if "upstream_time_s" in raw:  # nginx: "0.100, 0.004" when several upstreams served it
         raw = {**raw, "time_s": f"split_part({raw['upstream_time_s']}, ',', 1)"}
     cols["time_served_ms"] = next((duration_ms(raw[n], unit) for n, unit in SERVED_UNIT.items()

@@ -111,7 +111,7 @@ def publish(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> Publis
     started = time.perf_counter()
     folder = published_dir(cfg.data_dir)
     target = snapshot_path(cfg.data_dir)
-    with data_dir_lock(cfg.data_dir, what="publish"):
+    with data_dir_lock(cfg.data_dir, wait_seconds=cfg.lock_wait_seconds, what="publish"):
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob(".stats-*.tmp*"):  # left by a killed publish
             stale.unlink(missing_ok=True)

@@ -388,6 +388,8 @@ def _ensure_stats(con: duckdb.DuckDBPyConnection, cfg: Config, days: list[dt.dat
             if day.isoformat() in done.days:
                 result.aggregated.append(day.isoformat())
             reason = done.skipped.get(day.isoformat(), "statistics are not current")
+            if day.isoformat() in done.failed:
+                reason = f"statistics could not be computed: {done.failed[day.isoformat()]}"
             if reason.startswith("no DETAIL rows"):
                 reason = "no DETAIL rows to compute its statistics from"
         if not _stats_current(con, day):

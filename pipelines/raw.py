@@ -183,3 +183,30 @@ def fix_permissions(data_dir: Path) -> int:
                 os.chmod(name, mode)
                 changed += 1
     return changed
+
+
+def unreadable(files: Iterable[Path]) -> list[Path]:
+    """The Parquet files among `files` that cannot be read through (truncated or corrupt):
+    each is opened and every value decoded. For error paths: it reads whole files."""
+    import duckdb
+
+    bad = []
+    con = duckdb.connect()
+    try:
+        for f in files:
+            try:
+                con.execute("select * from read_parquet(?, hive_partitioning = false)",
+                            [Path(f).as_posix()]).fetchall()
+            except duckdb.Error:
+                bad.append(Path(f))
+    finally:
+        con.close()
+    return bad
+
+
+def shown(path: Path, data_dir: Path) -> str:
+    """A RAW file's name as messages show it: relative to the data dir (raw/date=D/F.parquet)."""
+    try:
+        return Path(path).relative_to(data_dir).as_posix()
+    except ValueError:
+        return Path(path).as_posix()

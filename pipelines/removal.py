@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import raw
+from .errors import writing
 
 MANIFEST = "manifest.json"
 
@@ -62,7 +63,7 @@ def _fsync_dir(path: Path) -> None:
 def write_json(path: Path, doc: dict[str, Any]) -> None:
     """Write a JSON file atomically and durably (temp file, fsync, rename, fsync folder)."""
     tmp = path.with_name(path.name + ".tmp")
-    with raw.private_umask(), open(tmp, "w", encoding="utf-8") as f:
+    with raw.private_umask(), writing(tmp), open(tmp, "w", encoding="utf-8") as f:
         json.dump(doc, f, sort_keys=True)
         f.flush()
         os.fsync(f.fileno())

@@ -27,7 +27,7 @@ import duckdb
 
 from . import charts, pages, views
 from .config import Config
-from .errors import InputError
+from .errors import InputError, writing
 
 REPORTS_DIR = "reports"
 
@@ -107,7 +107,7 @@ def write_atomically(path: Path, text: str) -> None:
     """Write beside `path`, fsync, rename into place: readers see the old file or the new."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with writing(tmp), open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -15,25 +15,37 @@ from .config import Config
 from .parse import sql_str
 
 
-def _parquet_rows(files: list[Path]) -> int:
+def _parquet_rows(files: list[Path]) -> tuple[int, list[Path]]:
+    """Rows of the readable files, and the files that cannot be read (damaged)."""
     if not files:
-        return 0
-    listing = ", ".join(sql_str(f.as_posix()) for f in files)
+        return 0, []
     con = duckdb.connect()
     try:
-        return con.execute(f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata([{listing}])"
-                           ).fetchall()[0][0]
+        try:
+            listing = ", ".join(sql_str(f.as_posix()) for f in files)
+            return con.execute("SELECT coalesce(sum(num_rows), 0) FROM "
+                               f"parquet_file_metadata([{listing}])").fetchall()[0][0], []
+        except duckdb.Error:
+            bad = raw.unreadable(files)
+            if not bad:
+                raise
+            return _parquet_rows([f for f in files if f not in bad])[0], bad
     finally:
         con.close()
 
 
-def _partitions(parts: dict[dt.date, Path], window: dt.date) -> list[dict[str, Any]]:
+def _partitions(parts: dict[dt.date, Path], window: dt.date,
+                data_dir: Path) -> list[dict[str, Any]]:
     out = []
     for day, folder in parts.items():
         files = sorted(folder.glob("*.parquet"))
-        out.append({"day": day.isoformat(), "files": len(files),
-                    "bytes": sum(f.stat().st_size for f in files),
-                    "rows": _parquet_rows(files), "inside_window": day >= window})
+        rows, bad = _parquet_rows(files)
+        part = {"day": day.isoformat(), "files": len(files),
+                "bytes": sum(f.stat().st_size for f in files), "rows": rows,
+                "inside_window": day >= window}
+        if bad:
+            part["unreadable"] = [raw.shown(f, data_dir) for f in bad]
+        out.append(part)
     return out
 
 
@@ -49,8 +61,8 @@ def tier_status(cfg: Config, as_of: dt.date | None = None) -> dict[str, Any]:
         "raw_window_start": window.isoformat(),
         "detail_window_start": retention.window_start(as_of, cfg.detail_days).isoformat(),
     }
-    raw_parts = _partitions(raw.raw_days(cfg.data_dir), window)
-    reject_parts = _partitions(raw.reject_days(cfg.data_dir), window)
+    raw_parts = _partitions(raw.raw_days(cfg.data_dir), window, cfg.data_dir)
+    reject_parts = _partitions(raw.reject_days(cfg.data_dir), window, cfg.data_dir)
     info["raw"] = {"days": raw_parts, "rows": sum(p["rows"] for p in raw_parts),
                    "expired_days": [p["day"] for p in raw_parts if not p["inside_window"]]}
     info["rejects"] = {"days": reject_parts, "rows": sum(p["rows"] for p in reject_parts),
@@ -134,6 +146,10 @@ def render_status(info: dict[str, Any], console: Any) -> None:
                 if need else "; all current")
         console.print(f"Statistics: {st['days']} day(s) ({span}), {st['approximate_days']} with "
                       f"approximate visitors{todo}.")
+    damaged = [f for p in raw_info["days"] + rej["days"] for f in p.get("unreadable", [])]
+    if damaged:
+        console.print(f"[red]{len(damaged)} RAW file(s) cannot be read (truncated or corrupt; "
+                      "not counted above):[/] " + ", ".join(damaged), highlight=False)
     expired = raw_info["expired_days"] + rej["expired_days"]
     if expired:
         console.print(f"[yellow]{len(expired)} RAW day partition(s) are older than the window and "

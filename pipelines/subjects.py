@@ -42,7 +42,7 @@ from . import aggregate, ledger, leaks, lines, raw, removal, retention, warehous
 from .anonymize import address_literals, parse_client, truncate
 from .config import Config
 from .domains import registered_domain
-from .errors import InputError
+from .errors import InputError, WeblogError
 from .lock import data_dir_lock
 from .parse import sql_str
 from .prefect_home import iter_texts, prefect_home
@@ -169,9 +169,25 @@ class SubjectRecords:
     rejects_files: int = 0
     detail_rows_linked: int = 0
     prefect_mentions: int = 0
+    unreadable: list[str] = field(default_factory=list)  # damaged RAW files: not searched
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _all_matches(reader: duckdb.DuckDBPyConnection, data_dir: Path,
+                 subject: Subject) -> tuple[list[dict], list[dict], list[Path]]:
+    """(RAW records, rejects lines, damaged files): a file that cannot be read (truncated
+    or corrupt) is left out and returned, so the caller can name it."""
+    files, rejects = raw_files(data_dir), reject_files(data_dir)
+    try:
+        return _raw_matches(reader, files, subject), _reject_matches(reader, rejects, subject), []
+    except duckdb.Error:
+        bad = raw.unreadable(files + rejects)
+        if not bad:
+            raise
+    return (_raw_matches(reader, [f for f in files if f not in bad], subject),
+            _reject_matches(reader, [f for f in rejects if f not in bad], subject), bad)
 
 
 def find_subject(cfg: Config, address: str, *, as_of: dt.date | str | None = None) -> SubjectRecords:
@@ -187,8 +203,8 @@ def find_subject(cfg: Config, address: str, *, as_of: dt.date | str | None = Non
         con = (warehouse.connect(cfg.data_dir, read_only=True)
                if warehouse.warehouse_path(cfg.data_dir).exists() else None)
         try:
-            rows = _raw_matches(reader, raw_files(cfg.data_dir), subject)
-            rejects = _reject_matches(reader, reject_files(cfg.data_dir), subject)
+            rows, rejects, bad = _all_matches(reader, cfg.data_dir, subject)
+            out.unreadable = [raw.shown(f, cfg.data_dir) for f in bad]
             out.detail_rows_linked = _linked_detail_rows(con, _keys(rows))
         finally:
             reader.close()
@@ -309,7 +325,8 @@ def _commit(con: duckdb.DuckDBPyConnection, cfg: Config, batch: removal.Batch,
 
 def _recompute(con: duckdb.DuckDBPyConnection, cfg: Config, days: list[str]) -> None:
     if days:
-        aggregate.aggregate_days(con, cfg, [dt.date.fromisoformat(d) for d in days])
+        aggregate.aggregate_days(con, cfg, [dt.date.fromisoformat(d) for d in days]
+                                 ).raise_for_failed()
 
 
 def finish_erasure(con: duckdb.DuckDBPyConnection, cfg: Config, batch: removal.Batch, *,
@@ -346,8 +363,11 @@ def erase_subject(cfg: Config, address: str, *, force_compression: str | None = 
             recover_batches(con, cfg, scratch)
             result.problems += scratch.problems
             result.recovered = scratch.recovered
-            rows = _raw_matches(reader, raw_files(cfg.data_dir), subject)
-            rejects = _reject_matches(reader, reject_files(cfg.data_dir), subject)
+            rows, rejects, bad = _all_matches(reader, cfg.data_dir, subject)
+            if bad:  # the subject may be in them: erasing the rest would be a false promise
+                names = ", ".join(raw.shown(f, cfg.data_dir) for f in bad)
+                raise WeblogError(f"{len(bad)} RAW file(s) cannot be read ({names}); nothing "
+                                  "was erased: restore or remove them, then erase again.")
             if rows or rejects:
                 batch = removal.create(cfg.data_dir)
                 files = _plan_files(reader, batch, cfg.data_dir, rows + rejects)
@@ -411,6 +431,9 @@ def render_find(found: SubjectRecords, shown: str) -> list[str]:
     if found.detail_rows_linked:
         out.append(f"{found.detail_rows_linked:,} DETAIL row(s) are linked to the RAW records "
                    "above (same log line); erase removes them too, so statistics stay exact.")
+    if found.unreadable:
+        out.append(f"Not searched: {len(found.unreadable)} RAW file(s) cannot be read (truncated "
+                   f"or corrupt): {', '.join(found.unreadable)}.")
     out.append("Prefect's home: " + ("not found." if not found.prefect_mentions else
                                       f"found in {found.prefect_mentions} place(s) (it should "
                                       "never be there: run `weblog audit verify`)."))

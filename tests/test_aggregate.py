@@ -368,7 +368,8 @@ def test_result_carries_counts_only(stats_copy):
     cfg, lines = stats_copy
     result = run_aggregate(cfg, start=D1, end=D3)
     blob = json.dumps(result.to_dict())
-    assert set(result.to_dict()) == {"days", "rows", "visitors_exact", "skipped", "seconds"}
+    assert set(result.to_dict()) == {"days", "rows", "visitors_exact", "skipped", "seconds",
+                                     "failed"}
     assert not anonymize.find_leaks(blob)
     assert "192.0.2." not in blob and "example.net" not in blob
     assert result.rows["daily_traffic"] == 6 and math.isfinite(result.seconds)
@@ -412,6 +413,8 @@ def test_cli_aggregate(stats_copy, tmp_path):
 
 
 def test_a_failing_day_is_left_as_it_was(stats_copy):
+    """A day whose RAW cannot be read keeps its statistics; the other days go on; the
+    failure names the file, never a value (hardening issue)."""
     from pipelines.errors import WeblogError
 
     cfg, _ = stats_copy
@@ -420,11 +423,17 @@ def test_a_failing_day_is_left_as_it_was(stats_copy):
     files[0].write_bytes(b"192.0.2.1 is not parquet")  # RAW damaged on disk
     con = _open(cfg, read_only=False)
     try:
-        with pytest.raises(WeblogError) as info:
-            aggregate_days(con, cfg, [D2, D3])
+        result = aggregate_days(con, cfg, [D2, D3])
     finally:
         con.close()
-    assert str(info.value) == ("Statistics for 2026-03-03 failed in the database "
-                               "(InvalidInputException); that day was left as it was.")
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    name = files[0].relative_to(cfg.data_dir).as_posix()
+    assert result.days == [D2.isoformat()]
+    assert result.failed == {D3.isoformat(): f"RAW file {name} cannot be read "
+                             "(InvalidInputException); its statistics were kept as they were"}
+    with pytest.raises(WeblogError) as info:
+        result.raise_for_failed()
+    assert str(info.value) == (f"Statistics for 1 day(s) could not be computed: {D3}: RAW file "
+                               f"{name} cannot be read (InvalidInputException); its statistics "
+                               "were kept as they were.")
+    assert info.value.__cause__ is None
     assert _contents(cfg) == before

@@ -176,7 +176,7 @@ def test_unreadable_compressed_file_exits_1(tmp_path):
     assert result.stderr.startswith("weblog: error: Cannot read ")
     # the file's reason, then the run's verdict: one line each, no traceback
     assert result.stderr.strip().splitlines()[1] == (
-        "weblog: error: 1 of 1 file(s) failed and were not ingested: broken.gz; the others were.")
+        "weblog: error: 1 of 1 file(s) failed and were not ingested: broken.gz.")
     assert len(result.stderr.strip().splitlines()) == 2
 
 
