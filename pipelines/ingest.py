@@ -35,6 +35,7 @@ message (a third-party parser may quote the line it choked on).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import glob
@@ -55,8 +56,7 @@ import duckdb
 
 from . import anonymize, detect, enrich, lines, raw, retention, sources, warehouse
 from .config import Config
-from .errors import (IngestError, InputError, SourceReadError, WeblogError, storage_error,
-                     writing)
+from .errors import IngestError, InputError, SourceReadError, WeblogError, storage_error, writing
 from .formats import PRESETS, get_format
 from .geo import GeoLookup
 from .lock import data_dir_lock
@@ -193,7 +193,7 @@ SELECT
     time_served_ms,
     {file_id}::INTEGER AS source_file_id, line_no,
     CASE WHEN {internal} THEN r.referrer_path END AS referrer_path
-FROM parsed p
+FROM {parsed} p
 LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
     AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
 LEFT JOIN enr_agents a ON a.user_agent IS NOT DISTINCT FROM p.user_agent
@@ -256,7 +256,7 @@ class _Enrichment:
                  build: Callable[[list], Any]) -> None:
         self.con, self.name, self.keys, self.build = con, name, keys, build
         con.register("enr_new", build([]))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM enr_new")
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM enr_new")
         con.unregister("enr_new")
 
     def add(self, values_sql: str) -> None:
@@ -298,89 +298,101 @@ class _Enrichments:
 def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
                    fmt: LogFormat, cfg: Config, file_id: int, as_of: dt.date, window: dt.date,
                    default_vhost: str, enrichments: _Enrichments, stage: Path,
-                   totals: _Totals) -> None:
-    """Parse, enrich and stage one chunk on `work`, the stage's private in-memory DuckDB
-    (autocommit there: what a chunk creates is dropped with it, memory stays bounded by
-    the chunk size and the file's distinct values)."""
+                   totals: _Totals) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """Parse, enrich, count and reject one chunk on `work`, the stage's private in-memory
+    DuckDB; return the chunk's writes (RAW days, DETAIL), which `stage_file` runs on a
+    second cursor while this one parses the next chunk (DuckDB releases the GIL, and the
+    Parquet writers run on one core each: the two overlap on two cores).
+
+    What a chunk creates (its `parsed_K` table) is dropped by its writes: memory stays
+    bounded by two chunks and the file's distinct values.
+    """
+    parsed = f"parsed_{k}"
     work.register("chunk_lines", chunk.table)
-    with totals.timed("parse"):
-        work.execute("CREATE OR REPLACE TEMP TABLE parsed AS " + _staged_sql(fmt, cfg, as_of))
+    try:
+        with totals.timed("parse"):
+            work.execute(f"CREATE OR REPLACE TABLE {parsed} AS " + _staged_sql(fmt, cfg, as_of))
 
-    # distinct values new to this file -> enrichment tables
-    with totals.timed("enrich"):
-        # the client of each distinct (client, forwarded-for chain) pair: trusted proxies, rDNS
-        enrichments.clients.add("SELECT client, forwarded_for FROM parsed WHERE reject IS NULL")
-        enrichments.agents.add("SELECT user_agent FROM parsed WHERE reject IS NULL")
-        # referrer host, domain and path per distinct referrer (few), not per row
-        enrichments.referrers.add("SELECT referrer FROM parsed "
-                                  "WHERE reject IS NULL AND referrer IS NOT NULL")
-        enrichments.texts.add(f"""
-            SELECT v AS original FROM (
-                SELECT DISTINCT path AS v FROM parsed WHERE reject IS NULL
-                UNION SELECT DISTINCT vhost FROM parsed WHERE reject IS NULL
-                -- a junk request line can put anything in method and protocol
-                UNION SELECT DISTINCT method FROM parsed WHERE reject IS NULL
-                UNION SELECT DISTINCT protocol FROM parsed WHERE reject IS NULL)
-            WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""")
+        # distinct values new to this file -> enrichment tables
+        with totals.timed("enrich"):
+            ok = f"FROM {parsed} WHERE reject IS NULL"
+            # the client of each distinct (client, forwarded-for chain): trusted proxies, rDNS
+            enrichments.clients.add(f"SELECT client, forwarded_for {ok}")
+            enrichments.agents.add(f"SELECT user_agent {ok}")
+            # referrer host, domain and path per distinct referrer (few), not per row
+            enrichments.referrers.add(f"SELECT referrer {ok} AND referrer IS NOT NULL")
+            enrichments.texts.add(f"""
+                SELECT v AS original FROM (
+                    SELECT DISTINCT path AS v {ok}
+                    UNION SELECT DISTINCT vhost {ok}
+                    -- a junk request line can put anything in method and protocol
+                    UNION SELECT DISTINCT method {ok}
+                    UNION SELECT DISTINCT protocol {ok})
+                WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""")
 
-    # counts
-    (n, n_ok, n_old, n_bad, t0, t1, days) = work.execute(f"""
-        SELECT count(*), count(*) FILTER (WHERE reject IS NULL),
-               count(*) FILTER (WHERE reject IS NULL AND day < DATE '{window}'),
-               count(*) FILTER (WHERE reject IS NULL
-                                AND c.kind NOT IN ('ipv4', 'ipv6', 'hostname')),
-               min(ts) FILTER (WHERE reject IS NULL), max(ts) FILTER (WHERE reject IS NULL),
-               list(DISTINCT day) FILTER (WHERE reject IS NULL)
-        FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
-            AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
-    """).fetchall()[0]
-    totals.bad_client += n_bad
-    totals.lines += n
-    totals.parsed += n_ok
-    totals.rejected += n - n_ok
-    totals.too_old += n_old
-    totals.days.update(days or [])
-    if t0 is not None:
-        totals.first_ts = t0 if totals.first_ts is None else min(totals.first_ts, t0)
-        totals.last_ts = t1 if totals.last_ts is None else max(totals.last_ts, t1)
+        # counts
+        (n, n_ok, n_old, n_bad, t0, t1, days) = work.execute(f"""
+            SELECT count(*), count(*) FILTER (WHERE reject IS NULL),
+                   count(*) FILTER (WHERE reject IS NULL AND day < DATE '{window}'),
+                   count(*) FILTER (WHERE reject IS NULL
+                                    AND c.kind NOT IN ('ipv4', 'ipv6', 'hostname')),
+                   min(ts) FILTER (WHERE reject IS NULL), max(ts) FILTER (WHERE reject IS NULL),
+                   list(DISTINCT day) FILTER (WHERE reject IS NULL)
+            FROM {parsed} p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
+                AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
+        """).fetchall()[0]
+        totals.bad_client += n_bad
+        totals.lines += n
+        totals.parsed += n_ok
+        totals.rejected += n - n_ok
+        totals.too_old += n_old
+        totals.days.update(days or [])
+        if t0 is not None:
+            totals.first_ts = t0 if totals.first_ts is None else min(totals.first_ts, t0)
+            totals.last_ts = t1 if totals.last_ts is None else max(totals.last_ts, t1)
 
-    # RAW: rows inside the window, one file per day. A chunk's rows nearly always fall on
-    # one or two days: a filtered COPY per day costs ~40% of DuckDB's PARTITION_BY writer.
+        # rejects, with a precise reason for the first few that do not match the format
+        if n - n_ok:
+            with totals.timed("rejects"):
+                _write_rejects(work, parsed, fmt, file_id, k, as_of, stage, totals)
+    finally:
+        work.unregister("chunk_lines")
+
     raw_days = sorted(d for d in (days or []) if d >= window)
-    if raw_days:
-        with totals.timed("raw_write"):
-            for day in raw_days:
+
+    def write(cur: duckdb.DuckDBPyConnection) -> None:
+        # RAW: rows inside the window, one file per day. A chunk's rows nearly always fall
+        # on one or two days: a filtered COPY per day costs ~40% of DuckDB's PARTITION_BY
+        for day in raw_days:
+            with totals.timed("raw_write"):
                 folder = raw.ensure_dir(stage / raw.partition_name(day))
                 target = folder / f"{file_id}-{k}.parquet"
-                work.execute(f"""
+                cur.execute(f"""
                     COPY (SELECT {RAW_COLUMNS.format(file_id=file_id)}
-                          FROM parsed p LEFT JOIN enr_clients c ON c.client IS NOT DISTINCT FROM p.client
+                          FROM {parsed} p LEFT JOIN enr_clients c
+                              ON c.client IS NOT DISTINCT FROM p.client
                               AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
                           WHERE p.reject IS NULL AND p.day = DATE '{day}')
                     TO {sql_str(target.as_posix())} (FORMAT parquet, COMPRESSION zstd)""")
+        with totals.timed("detail_stage"):
+            vhost_expr = f"coalesce(mv.masked, p.vhost, {sql_str(default_vhost)})"
+            select = DETAIL_SELECT.format(
+                parsed=parsed, file_id=file_id, default_vhost=sql_str(default_vhost),
+                internal=_internal_referrer(cfg.site_domains, vhost_expr))
+            detail = raw.ensure_dir(stage / raw.DETAIL_STAGE) / f"{k}.parquet"
+            # staged DETAIL is read back once by the commit: fast codec, not small files
+            cur.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} "
+                        "(FORMAT parquet, COMPRESSION lz4_raw)")
+        cur.execute(f"DROP TABLE {parsed}")
 
-    # rejects, with a precise reason for the first few that do not match the format
-    if n - n_ok:
-        with totals.timed("rejects"):
-            _write_rejects(work, fmt, file_id, k, as_of, stage, totals)
-
-    with totals.timed("detail_stage"):
-        vhost_expr = f"coalesce(mv.masked, p.vhost, {sql_str(default_vhost)})"
-        select = DETAIL_SELECT.format(file_id=file_id, default_vhost=sql_str(default_vhost),
-                                      internal=_internal_referrer(cfg.site_domains, vhost_expr))
-        detail = raw.ensure_dir(stage / raw.DETAIL_STAGE) / f"{k}.parquet"
-        # staged DETAIL is read back once by the commit: fast codec, not small files
-        work.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} "
-                     "(FORMAT parquet, COMPRESSION lz4_raw)")
-    work.execute("DROP TABLE parsed")
-    work.unregister("chunk_lines")
+    return write
 
 
-def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: LogFormat, file_id: int, k: int,
-                   as_of: dt.date, stage: Path, totals: _Totals) -> None:
+def _write_rejects(con: duckdb.DuckDBPyConnection, parsed: str, fmt: LogFormat, file_id: int,
+                   k: int, as_of: dt.date, stage: Path, totals: _Totals) -> None:
     generic = "does not match format " + fmt.name
     sample = con.execute(f"""
-        SELECT p.line_no, c.line FROM parsed p JOIN chunk_lines c USING (line_no)
+        SELECT p.line_no, c.line FROM {parsed} p JOIN chunk_lines c USING (line_no)
         WHERE p.reject = {sql_str(generic)} ORDER BY p.line_no LIMIT {DIAGNOSE_PER_CHUNK}
     """).fetchall()
     import pyarrow as pa
@@ -388,8 +400,8 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: LogFormat, file_id: int,
     diag = pa.table({"line_no": pa.array([ln for ln, _ in sample], pa.int64()),
                      "reason": pa.array([fmt.diagnose(text) for _, text in sample], pa.string())})
     con.register("diag", diag)
-    rows = con.execute("""
-        SELECT coalesce(d.reason, p.reject) AS reason, count(*) FROM parsed p
+    rows = con.execute(f"""
+        SELECT coalesce(d.reason, p.reject) AS reason, count(*) FROM {parsed} p
         LEFT JOIN diag d USING (line_no) WHERE p.reject IS NOT NULL GROUP BY ALL
     """).fetchall()
     for reason, count in rows:
@@ -400,7 +412,7 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, fmt: LogFormat, file_id: int,
         COPY (SELECT DATE '{as_of}' AS day, {file_id}::INTEGER AS source_file_id, p.line_no,
                      coalesce(d.reason, p.reject) AS reason,
                      rtrim(c.line, chr(10) || chr(13)) AS line
-              FROM parsed p JOIN chunk_lines c USING (line_no) LEFT JOIN diag d USING (line_no)
+              FROM {parsed} p JOIN chunk_lines c USING (line_no) LEFT JOIN diag d USING (line_no)
               WHERE p.reject IS NOT NULL ORDER BY p.line_no)
         TO {sql_str(target.as_posix())} (FORMAT parquet, COMPRESSION zstd)""")
     con.unregister("diag")
@@ -573,6 +585,38 @@ class StagedFile:
         return asdict(self)
 
 
+class _Writer:
+    """One chunk's writes at a time on a cursor of the stage's DuckDB, in a thread.
+
+    `submit` first waits for the previous chunk's writes (re-raising their error), so at
+    most one chunk is being written while the next is parsed, and chunks are written in
+    order; `close` waits for what runs (on any exit: the connection must not close under
+    a running query) without raising, after an error has already been raised.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, spill: Path) -> None:
+        self.cur = con.cursor()
+        warehouse.configure(self.cur, spill)
+        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="weblog-stage")
+        self.pending: concurrent.futures.Future | None = None
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def submit(self, writes: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+        self.wait()
+        self.pending = self.pool.submit(writes, self.cur)
+
+    def close(self) -> None:
+        if self.pending is not None:
+            concurrent.futures.wait([self.pending])
+            self.pending = None
+        self.pool.shutdown(wait=True)
+        self.cur.close()
+
+
 def _stage_connection(data_dir: Path, file_id: int) -> tuple[duckdb.DuckDBPyConnection, Path]:
     """A private in-memory DuckDB; what it spills holds full addresses, so it spills in raw/."""
     spill = raw.ensure_dir(raw.temp_root(data_dir) / f"stage-{file_id}")
@@ -622,7 +666,9 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
             chunks = lines.prefetch(lines.iter_chunks(
                 stream, stats, skip_bytes=planned.skip_bytes, first_line_no=planned.first_line_no,
                 complete_only=planned.complete_only))
-            with contextlib.closing(chunks):  # stops the read-ahead thread on any exit
+            # a chunk's writes run on a second cursor while the next chunk is parsed
+            writer = _Writer(con, spill)
+            with contextlib.closing(chunks), contextlib.closing(writer):
                 for k in itertools.count():
                     with totals.timed("read"):  # what the read-ahead did not hide
                         chunk = next(chunks, None)
@@ -630,12 +676,14 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
                         break
                     lines_at = (chunk.first_line_no, chunk.first_line_no + chunk.num_lines - 1)
                     bound, carry = fmt.bind(chunk.table, carry)  # W3C: this chunk's headers
-                    _process_chunk(con, chunk, k, fmt=bound, cfg=cfg, file_id=file_id,
-                                   as_of=as_of, window=window,
-                                   default_vhost=planned.vhost or "default",
-                                   enrichments=enrichments, stage=stage, totals=totals)
+                    writes = _process_chunk(con, chunk, k, fmt=bound, cfg=cfg, file_id=file_id,
+                                            as_of=as_of, window=window,
+                                            default_vhost=planned.vhost or "default",
+                                            enrichments=enrichments, stage=stage, totals=totals)
+                    writer.submit(writes)  # waits for the previous chunk's writes first
                     if progress is not None:
                         progress(handle.tell())  # bytes of the file on disk read so far
+                writer.wait()
     except WeblogError:
         _clear_stage(stage)
         raise
