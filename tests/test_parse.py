@@ -12,10 +12,10 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from parse_kit import python_regex
 
 from pipelines.formats import APACHE_TIME, Field, RegexFormat, get_format
 from pipelines.parse import COLUMNS, METHOD_RE, PROTOCOL_RE, REQUEST_RE, LogFormat, parse_sql
-from test_formats import python_regex
 
 LOGS = Path(__file__).parent / "data" / "logs"
 UTC = dt.timezone.utc
