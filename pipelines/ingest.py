@@ -17,8 +17,9 @@ is only ever written by one connection, in a fixed order:
       - COPY parsed rows inside the RAW window to raw/.staging/F/date=D/    (full data)
       - COPY rejected lines with their reason to .staging/F/rejects/date=AS_OF/
       - COPY the anonymised rows to .staging/F/detail/                      (DETAIL)
-    and write .staging/F/manifest.json (counts and content hashes). Memory is bounded by
-    the chunk size: what a chunk registers is released with it;
+    (a chunk's RAW and DETAIL COPYs run on a second cursor, in a thread, while the next is
+    parsed) and write .staging/F/manifest.json (counts and content hashes). Memory is
+    bounded by the chunk size: what a chunk creates is dropped once it is written;
  3. commit (warehouse, in plan order): a file whose decompressed content is already in the
     ledger (a rotated, recompressed copy) is dropped; otherwise ONE transaction inserts its
     DETAIL rows and its ledger row in `ingested_files`; then the staged RAW files are
