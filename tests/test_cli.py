@@ -283,3 +283,24 @@ def test_demo_without_sources_ingests_the_files_directly(tmp_path, prefect_cli_e
     assert info["ingest_ledger"]["files"] == 3
     assert info["detail"]["vhosts"] == ["default"]
     assert "uses Asia/Tokyo like the sample logs" in result.output
+
+
+def test_memory_limit_is_bounded_by_default_and_a_bad_one_is_one_sentence(monkeypatch, tmp_path):
+    monkeypatch.delenv("WEBLOG_MEMORY_LIMIT", raising=False)
+    default = warehouse.memory_limit()
+    assert default.endswith("MB") and 0 < int(default[:-2]) <= 1280
+    monkeypatch.setenv("WEBLOG_MEMORY_LIMIT", "2GB")
+    assert warehouse.memory_limit() == "2GB"
+    with duckdb.connect() as con, duckdb.connect() as plain:  # DuckDB takes what we accept
+        warehouse.configure(con, None)
+        plain.execute("set memory_limit = '2GB'")
+        setting = "select current_setting('memory_limit')"
+        assert con.execute(setting).fetchone() == plain.execute(setting).fetchone()
+    files = two_files(tmp_path)
+    assert run("--data-dir", str(tmp_path / "data"), "ingest", files[0]).exit_code == 0
+    for bad in ("lots", "1GB'; select 1; --"):
+        monkeypatch.setenv("WEBLOG_MEMORY_LIMIT", bad)
+        result = run("--data-dir", str(tmp_path / "data"), "status")
+        assert result.exit_code == 2, result.output
+        assert "WEBLOG_MEMORY_LIMIT must be a size like 2GB" in result.output
+        assert "Traceback" not in result.output
