@@ -6,6 +6,8 @@ Generates one benchmark log spanning DAYS days (LINES lines a day), ingests and 
 it (which publishes the snapshot the dashboard reads), starts a real `weblog serve` on a
 free loopback port and asks it, over HTTP, REQUESTS times each:
   - /api/v1/daily_traffic and /api/v1/summary for a range of about DAYS days,
+  - the dashboard's default page and quick ranges, once each, 5 s after the server
+    started (it draws them ahead when a snapshot appears),
   - the dashboard page for a range it has not drawn yet (charts rendered) and
   - the dashboard page for a range it has drawn before (its page cache),
 shifting the range by a day between requests, and prints p50, p95 and max per kind in ms.
@@ -14,9 +16,11 @@ Nothing here is a test: it prints figures for people to read.
 from __future__ import annotations
 
 import argparse
+import html
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -97,6 +101,13 @@ def main() -> None:
                 time.sleep(0.1)
         else:
             raise SystemExit("weblog serve did not answer within 30 s")
+        # the server draws the default and the quick ranges when a snapshot appears: give
+        # it the time to, then time the first request of each (a reader's first clicks)
+        time.sleep(5)
+        first_clicks = [get(f"{base}/")]
+        with urllib.request.urlopen(f"{base}/", timeout=60) as answer:
+            links = re.findall(r'href="(/\?from=[^"]+)"', answer.read().decode())
+        first_clicks += [get(base + html.unescape(link)) for link in links]
         span = max(1, args.days - args.requests // 4 - 1)
 
         def ranges():
@@ -106,6 +117,7 @@ def main() -> None:
                 yield f"from={first}&to={min(to, last)}"
 
         kinds = {
+            "dashboard_default_and_quick_ranges": first_clicks,
             "api_daily_traffic": [get(f"{base}/api/v1/daily_traffic?{q}") for q in ranges()],
             "api_summary": [get(f"{base}/api/v1/summary?{q}") for q in ranges()],
             "dashboard_first_render": [get(f"{base}/?{q}") for q in dict.fromkeys(ranges())],

@@ -353,3 +353,46 @@ def test_before_anything_was_published(tmp_path):
     assert app.get("/api/v1/daily_traffic").status_code == 503
     assert app.get("/audit").status_code == 200
     assert not snapshot_path(cfg.data_dir).exists()
+
+
+def test_the_first_pages_are_drawn_once_per_published_snapshot(views_copy):
+    cfg, _ = views_copy
+    web = client(cfg)
+    state = web.app.state
+    drawn = state.warmer.warm_once()
+    assert drawn >= 1  # the default range and the quick ranges (here they coincide)
+    assert state.warmer.warm_once() == 0  # once per snapshot
+    hits = state.cache.hits
+    page = web.get("/")
+    assert page.status_code == 200 and "<svg" in page.text
+    links = re.findall(r'href="(/\?from=[^"]+)"', page.text)
+    assert len(links) == 4
+    for link in links:
+        assert web.get(link.replace("&amp;", "&")).status_code == 200
+    assert state.cache.hits == hits + 1 + len(links)  # every one came from the cache
+    # a page drawn ahead is the page a request would draw (bar the time it was drawn)
+    fresh = client(cfg).get("/").text
+    def shown(html: str) -> list[str]:  # the text a reader sees, without the drawing time
+        words = re.sub(r"<[^>]*>", " ", html).split()
+        return [w for w in words if not re.fullmatch(r"\d\d:\d\d(:\d\d)?.*|UTC", w)]
+
+    assert shown(fresh) == shown(page.text) and len(shown(fresh)) > 100
+    # a new snapshot is drawn again
+    con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
+    publish(cfg, con)
+    con.close()
+    assert state.warmer.warm_once() == drawn
+
+
+def test_the_warmer_runs_with_the_server_and_stops_with_it(views_copy):
+    cfg, _ = views_copy
+    app = create_app(cfg)
+    app.state.warmer.interval = 0.05
+    with TestClient(app, base_url=BASE) as web:
+        for _ in range(600):  # a bounded wait for the thread, not a timing
+            if app.state.warmer.warmed is not None:
+                break
+            app.state.warmer._stop.wait(0.05)
+        assert app.state.warmer.warmed is not None
+        assert web.get("/").status_code == 200
+    assert not app.state.warmer._thread.is_alive()
