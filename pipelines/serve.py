@@ -31,6 +31,7 @@ import collections
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import re
 import threading
@@ -66,6 +67,7 @@ STATIC_TYPES = {".css": "text/css; charset=utf-8"}
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 API_LIMIT, API_MAX_LIMIT = 1000, 100_000
 SOURCE = "Published statistics snapshot (no per-request data)."
+log = logging.getLogger(__name__)
 
 
 class NoSnapshot(WeblogError):
@@ -369,6 +371,10 @@ class Warmer:
                 self.warm_once()
             except (WeblogError, duckdb.Error, OSError):
                 pass  # no snapshot yet, or one being replaced: the next round tries again
+            except Exception as exc:  # noqa: BLE001 - a bug here must not stop the server
+                log.warning("Drawing the dashboard ahead failed (%s); pages are drawn "
+                            "when asked for.", type(exc).__name__)
+                return
             self._stop.wait(self.interval)
 
     def start(self) -> None:
@@ -388,6 +394,7 @@ def create_app(cfg: Config, *, allowed_hosts: list[str] | None = None) -> FastAP
     env = pages.environment()
     static_files = {p.name: p for p in pages.STATIC.iterdir()
                     if p.is_file() and p.suffix in STATIC_TYPES}
+
     def render_dashboard(cur: duckdb.DuckDBPyConnection, period: views.Period,
                          site: str | None) -> str:
         first, last = views.stats_span(cur)

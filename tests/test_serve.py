@@ -396,3 +396,20 @@ def test_the_warmer_runs_with_the_server_and_stops_with_it(views_copy):
         assert app.state.warmer.warmed is not None
         assert web.get("/").status_code == 200
     assert not app.state.warmer._thread.is_alive()
+
+
+def test_a_failure_while_drawing_ahead_is_named_not_quoted_and_serving_goes_on(views_copy, caplog):
+    from pipelines.serve import Warmer
+
+    cfg, _ = views_copy
+    web = client(cfg)
+
+    def broken(cur, period, site):
+        raise KeyError("198.51.100.7")  # an error quoting a value must not be logged whole
+
+    warmer = Warmer(web.app.state.snapshot, web.app.state.cache, broken, interval=0.01)
+    with caplog.at_level("WARNING", logger="pipelines.serve"):
+        warmer._run()  # returns after the failure instead of looping
+    assert "Drawing the dashboard ahead failed (KeyError)" in caplog.text
+    assert "198.51.100.7" not in caplog.text
+    assert web.get("/").status_code == 200
