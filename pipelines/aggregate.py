@@ -33,7 +33,7 @@ import pyarrow as pa
 from . import raw, warehouse
 from .config import Config
 from .domains import classify_referrer
-from .errors import InputError, WeblogError
+from .errors import InputError, WeblogError, stop_if_interrupted
 from .lock import data_dir_lock
 from .parse import sql_str
 
@@ -268,6 +268,7 @@ def aggregate_days(con: duckdb.DuckDBPyConnection, cfg: Config,
                 continue
             _aggregate_day(con, cfg, day, n, result)
         except duckdb.Error as exc:
+            stop_if_interrupted()  # Ctrl-C, reported by DuckDB as an error: stop here
             # the database's message may quote a value from RAW (an address): name the
             # file or the day and the error class only; the transaction left the day as it
             # was, and the other days do not depend on it

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from .config import Config, load_config
-from .errors import WeblogError, storage_error
+from .errors import WeblogError, stop_if_interrupted, storage_error
 
 log = logging.getLogger("weblog")
 
@@ -37,10 +37,11 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except WeblogError as exc:
-            raise WeblogClickError(str(exc), exc.exit_code) from None
-        except Exception as exc:  # a full disk, from the OS or from DuckDB
-            full = storage_error(exc)
+        except Exception as exc:
+            stop_if_interrupted()  # Ctrl-C reported as an error (by DuckDB): click's "Aborted!"
+            if isinstance(exc, WeblogError):
+                raise WeblogClickError(str(exc), exc.exit_code) from None
+            full = storage_error(exc)  # a full disk, from the OS or from DuckDB
             if full is None:
                 raise
             raise WeblogClickError(f"{full}; the command stopped: free some space and run it "
@@ -776,6 +777,9 @@ def show_config(ctx: click.Context, as_json: bool) -> None:
 
 
 def main() -> None:
+    from .errors import record_interrupts
+
+    record_interrupts()  # so that Ctrl-C inside a DuckDB query stops the run (errors.py)
     cli(prog_name="weblog")
 
 

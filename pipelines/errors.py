@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import signal
+import threading
 from collections.abc import Iterator
 
 
@@ -85,3 +87,30 @@ def writing(path: object) -> Iterator[None]:
         if exc.errno in STORAGE_ERRNOS and exc.filename is None:
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+# ------------------------------------------------------------------ Ctrl-C inside DuckDB
+# DuckDB polls for signals while a query runs; on Ctrl-C it cancels the query and raises
+# its own error ("Query interrupted", as RuntimeError or InterruptException), swallowing
+# the KeyboardInterrupt. The loops that go on after one file or day failed would then
+# carry on with the next one. The CLI records the signal here, and those loops ask.
+_interrupted = threading.Event()
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    _interrupted.set()
+    signal.default_int_handler(signum, frame)
+
+
+def record_interrupts() -> None:
+    """Note Ctrl-C (SIGINT) before Python raises KeyboardInterrupt (main thread only;
+    left alone when SIGINT is ignored or handled by someone else)."""
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def stop_if_interrupted() -> None:
+    """Raise KeyboardInterrupt when Ctrl-C arrived, whatever error it was reported as."""
+    if _interrupted.is_set():
+        raise KeyboardInterrupt

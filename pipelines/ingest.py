@@ -57,7 +57,15 @@ import duckdb
 
 from . import anonymize, detect, enrich, lines, raw, retention, sources, warehouse
 from .config import Config
-from .errors import IngestError, InputError, SourceReadError, WeblogError, storage_error, writing
+from .errors import (
+    IngestError,
+    InputError,
+    SourceReadError,
+    WeblogError,
+    stop_if_interrupted,
+    storage_error,
+    writing,
+)
 from .formats import PRESETS, get_format
 from .geo import GeoLookup
 from .lock import data_dir_lock
@@ -877,6 +885,7 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
                     try:
                         result = _ingest_planned(con, cfg, item, as_of, geo, progress, resolver)
                     except WeblogError as exc:  # this file failed, nothing of it kept: go on
+                        stop_if_interrupted()  # ... unless Ctrl-C is why
                         result = IngestResult(item.shown, "failed", error=str(exc))
                     except BaseException:
                         for later in planned[i + 1:]:  # plans never staged
