@@ -73,9 +73,8 @@ def memory_limit() -> str:
     (or half the machine's memory when that is less). Past it DuckDB spills to its temp
     folder, raw/.tmp for writers: a day of many millions of requests then aggregates a
     little slower but in bounded memory, instead of DuckDB's default of 80% of the machine.
-    Measured on 2 cores: a day of 5M requests aggregates in 6.0 s and 1.4
-    GB at this limit (5.6 s, 1.6 GB at 4 GB); a day of 20M in 38 s and 1.55 GB (30 s and
-    4.3 GB at 4 GB)."""
+    Measured on 2 cores: a day of 5M requests aggregates in 6.0 s and 1.4 GB at this
+    limit (5.6 s, 1.6 GB at 4 GB); a day of 20M in 38 s and 1.55 GB (30 s, 4.3 GB at 4 GB)."""
     chosen = os.environ.get("WEBLOG_MEMORY_LIMIT", "").strip()
     if chosen:
         if not _MEMORY_SIZE.fullmatch(chosen):
