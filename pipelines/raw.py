@@ -107,7 +107,8 @@ def staging_dir(data_dir: Path, file_id: int) -> Path:
     return staging_root(data_dir) / str(file_id)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in `path` durable (fsync of the folder)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -134,7 +135,7 @@ def promote(data_dir: Path, file_id: int) -> list[Path]:
         os.replace(src, dst)
         moved.append(dst)
     for parent in {p.parent for p in moved}:
-        _fsync_dir(parent)
+        fsync_dir(parent)
     shutil.rmtree(stage, ignore_errors=True)
     return moved
 

@@ -52,14 +52,6 @@ class Batch:
         return self.path.name
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json(path: Path, doc: dict[str, Any]) -> None:
     """Write a JSON file atomically and durably (temp file, fsync, rename, fsync folder)."""
     tmp = path.with_name(path.name + ".tmp")
@@ -68,7 +60,7 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    raw.fsync_dir(path.parent)
 
 
 def create(data_dir: Path) -> Batch:
@@ -101,15 +93,15 @@ def move_into(batch: Batch, source: Path, relative: str) -> Path:
     target = batch.path / relative
     raw.ensure_dir(target.parent)
     os.replace(source, target)
-    _fsync_dir(source.parent)
-    _fsync_dir(target.parent)
+    raw.fsync_dir(source.parent)
+    raw.fsync_dir(target.parent)
     return target
 
 
 def finish(batch: Batch) -> None:
     """Delete the batch folder and everything moved into it (the last step)."""
     shutil.rmtree(batch.path)
-    _fsync_dir(batch.path.parent)
+    raw.fsync_dir(batch.path.parent)
 
 
 def pending(data_dir: Path) -> list[Batch]:
