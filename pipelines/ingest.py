@@ -149,6 +149,14 @@ def recover(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, list[in
 # --------------------------------------------------------------------------- SQL pieces
 
 def _path_expr(query_keep: tuple[str, ...]) -> str:
+    """SQL: the DETAIL path of `url` (fragment dropped, query values dropped except
+    `query_keep`). Most URLs have neither '?' nor '#' and are their own path: CASE
+    evaluates the splitting only for the others (it took ~15% of the parse before)."""
+    return (f"CASE WHEN NOT contains(url, '?') AND NOT contains(url, '#') THEN url "
+            f"ELSE {_split_path_expr(query_keep)} END")
+
+
+def _split_path_expr(query_keep: tuple[str, ...]) -> str:
     base = "split_part(split_part(url, '#', 1), '?', 1)"
     if not query_keep:
         return base
@@ -304,24 +312,34 @@ class _Enrichments:
                         lambda v: enrich.masked_texts_table(v, p4, p6)))
 
 
-def _process_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
-                   fmt: LogFormat, cfg: Config, file_id: int, as_of: dt.date, window: dt.date,
-                   default_vhost: str, enrichments: _Enrichments, stage: Path,
-                   totals: _Totals) -> Callable[[duckdb.DuckDBPyConnection], None]:
-    """Parse, enrich, count and reject one chunk on `work`, the stage's private in-memory
-    DuckDB; return the chunk's writes (RAW days, DETAIL), which `stage_file` runs on a
-    second cursor while this one parses the next chunk (DuckDB releases the GIL, and the
-    Parquet writers run on one core each: the two overlap on two cores).
-
-    What a chunk creates (its `parsed_K` table) is dropped by its writes: memory stays
-    bounded by two chunks and the file's distinct values.
-    """
-    parsed = f"parsed_{k}"
+def _parse_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
+                 fmt: LogFormat, cfg: Config, as_of: dt.date, totals: _Totals) -> None:
+    """Parse one chunk into the table `parsed_K` of the stage's private in-memory DuckDB
+    (on the stage's main thread: DuckDB runs it on every core it may use)."""
     work.register("chunk_lines", chunk.table)
     try:
         with totals.timed("parse"):
-            work.execute(f"CREATE OR REPLACE TABLE {parsed} AS " + _staged_sql(fmt, cfg, as_of))
+            work.execute(f"CREATE OR REPLACE TABLE parsed_{k} AS " + _staged_sql(fmt, cfg, as_of))
+    finally:
+        work.unregister("chunk_lines")
 
+
+def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
+                    fmt: LogFormat, cfg: Config, file_id: int, as_of: dt.date,
+                    window: dt.date, default_vhost: str, enrichments: _Enrichments,
+                    stage: Path, totals: _Totals) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """Enrich, count and reject one parsed chunk on `work` (the cursor of the enrichment
+    tables); return the chunk's writes (RAW days, DETAIL). `stage_file` runs the three
+    steps of consecutive chunks at once, each on its own cursor and thread: chunk K+2 is
+    parsed while K+1 is classified and K written (DuckDB releases the GIL; the Python
+    part of enrichment and the Parquet writers run beside the parse).
+
+    What a chunk creates (its `parsed_K` table) is dropped by its writes: memory stays
+    bounded by three chunks and the file's distinct values.
+    """
+    parsed = f"parsed_{k}"
+    work.register("chunk_lines", chunk.table)  # for the rejects (a cursor's own name)
+    try:
         # distinct values new to this file -> enrichment tables
         with totals.timed("enrich"):
             ok = f"FROM {parsed} WHERE reject IS NULL"
@@ -594,29 +612,39 @@ class StagedFile:
         return asdict(self)
 
 
-class _Writer:
-    """One chunk's writes at a time on a cursor of the stage's DuckDB, in a thread.
+class _Worker:
+    """One step of a chunk at a time on a cursor of the stage's DuckDB, in a thread.
 
-    `submit` first waits for the previous chunk's writes (re-raising their error), so at
-    most one chunk is being written while the next is parsed, and chunks are written in
-    order; `close` waits for what runs (on any exit: the connection must not close under
-    a running query) without raising, after an error has already been raised.
+    `submit` first waits for the previous job (re-raising its error), so at most one job
+    runs while the caller goes on, and jobs run in order; `failed_lines` is the line range
+    of the job that failed. `close` waits for what runs (on any exit: the connection must
+    not close under a running query) without raising, after an error has been raised.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, spill: Path) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, spill: Path, name: str) -> None:
         self.cur = con.cursor()
         warehouse.configure(self.cur, spill)
-        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="weblog-stage")
+        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
         self.pending: concurrent.futures.Future | None = None
+        self.failed_lines: tuple[int, int] | None = None
 
     def wait(self) -> None:
         pending, self.pending = self.pending, None
         if pending is not None:
             pending.result()
 
-    def submit(self, writes: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+    def submit(self, job: Callable[[duckdb.DuckDBPyConnection], None],
+               lines_at: tuple[int, int]) -> None:
         self.wait()
-        self.pending = self.pool.submit(writes, self.cur)
+
+        def run(cur: duckdb.DuckDBPyConnection) -> None:
+            try:
+                job(cur)
+            except BaseException:
+                self.failed_lines = self.failed_lines or lines_at
+                raise
+
+        self.pending = self.pool.submit(run, self.cur)
 
     def close(self) -> None:
         if self.pending is not None:
@@ -666,18 +694,22 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
     rdns = open_reverse_dns(cfg) if own_rdns else rdns
     con, spill = _stage_connection(cfg.data_dir, file_id)
     lines_at = (0, 0)
+    workers: tuple[_Worker, ...] = ()
     try:
         # a stateful format (W3C headers) needs the state of the lines skipped
         carry = sources.carry_before(Path(planned.path), fmt, planned.first_line_no)
         with raw.private_umask(), open(planned.path, "rb") as handle:
             stream, stats.compression = lines.open_decompressed(handle)
-            enrichments = _Enrichments.open(con, cfg, geo, rdns)
             chunks = lines.prefetch(lines.iter_chunks(
                 stream, stats, skip_bytes=planned.skip_bytes, first_line_no=planned.first_line_no,
                 complete_only=planned.complete_only))
-            # a chunk's writes run on a second cursor while the next chunk is parsed
-            writer = _Writer(con, spill)
-            with contextlib.closing(chunks), contextlib.closing(writer):
+            # three chunks at once: K+2 parsed here, K+1 classified and K written in threads
+            workers = writer, classifier = (_Worker(con, spill, "weblog-write"),
+                                            _Worker(con, spill, "weblog-classify"))
+            enrichments = _Enrichments.open(classifier.cur, cfg, geo, rdns)
+            # closed in reverse: the classifier (which submits writes) before the writer
+            with contextlib.closing(chunks), contextlib.closing(writer), \
+                    contextlib.closing(classifier):
                 for k in itertools.count():
                     with totals.timed("read"):  # what the read-ahead did not hide
                         chunk = next(chunks, None)
@@ -685,13 +717,21 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
                         break
                     lines_at = (chunk.first_line_no, chunk.first_line_no + chunk.num_lines - 1)
                     bound, carry = fmt.bind(chunk.table, carry)  # W3C: this chunk's headers
-                    writes = _process_chunk(con, chunk, k, fmt=bound, cfg=cfg, file_id=file_id,
-                                            as_of=as_of, window=window,
-                                            default_vhost=planned.vhost or "default",
-                                            enrichments=enrichments, stage=stage, totals=totals)
-                    writer.submit(writes)  # waits for the previous chunk's writes first
+                    _parse_chunk(con, chunk, k, fmt=bound, cfg=cfg, as_of=as_of, totals=totals)
+
+                    def classify(cur: duckdb.DuckDBPyConnection, chunk: lines.Chunk = chunk,
+                                 k: int = k, bound: LogFormat = bound,
+                                 at: tuple[int, int] = lines_at) -> None:
+                        writes = _classify_chunk(
+                            cur, chunk, k, fmt=bound, cfg=cfg, file_id=file_id, as_of=as_of,
+                            window=window, default_vhost=planned.vhost or "default",
+                            enrichments=enrichments, stage=stage, totals=totals)
+                        writer.submit(writes, at)  # waits for the previous chunk's writes
+
+                    classifier.submit(classify, lines_at)  # waits for the previous chunk's
                     if progress is not None:
                         progress(handle.tell())  # bytes of the file on disk read so far
+                classifier.wait()
                 writer.wait()
     except WeblogError:
         _clear_stage(stage)
@@ -708,11 +748,13 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
         _clear_stage(stage)
         if (full := storage_error(exc)) is not None:
             raise _stopped(planned.shown, full) from None
+        lines_at = _failed_lines(workers) or lines_at
         raise IngestError(f"Ingest of {planned.shown} failed in the database at lines "
                           f"{lines_at[0]}-{lines_at[1]} ({type(exc).__name__}); nothing of it "
                           "was kept.") from None
     except Exception as exc:
         _clear_stage(stage)
+        lines_at = _failed_lines(workers) or lines_at
         # an unexpected error may quote the line it failed on: keep only its class
         raise IngestError(f"Ingest of {planned.shown} failed at lines {lines_at[0]}-"
                           f"{lines_at[1]} ({type(exc).__name__}); nothing of it "
@@ -734,6 +776,11 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
         _clear_stage(stage)
         raise _stopped(planned.shown, storage_error(exc) or type(exc).__name__) from None
     return staged
+
+
+def _failed_lines(workers: tuple[_Worker, ...]) -> tuple[int, int] | None:
+    """The line range of the chunk whose classify or write step failed, if one did."""
+    return next((w.failed_lines for w in workers if w.failed_lines), None)
 
 
 def _stopped(shown: str, why: str) -> IngestError:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines import raw, warehouse
 from pipelines.config import Config
@@ -354,6 +356,23 @@ def test_no_query_keep_drops_every_query(tmp_path):
         line("192.0.2.1", "14/Nov/2026:10:00:00 +0000", "/a?page=2")])
     ingest_paths(cfg, [str(log_file)], as_of=AS_OF)
     assert query(cfg, "SELECT path FROM requests") == [("/a",)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(urls=st.lists(st.text(alphabet="/a=&?#%.-", max_size=14) | st.none(), max_size=12),
+       keep=st.sampled_from([(), ("page",), ("page", "lang"), ("a", "")]))
+def test_path_shortcut_equals_splitting(urls, keep):
+    """The DETAIL path skips the splitting for URLs without '?' and '#': same results."""
+    import pyarrow as pa
+
+    from pipelines.ingest import _path_expr, _split_path_expr
+
+    con = duckdb.connect()
+    con.register("u", pa.table({"i": pa.array(range(len(urls)), pa.int64()),
+                                "url": pa.array(urls, pa.string())}))
+    fast = con.execute(f"SELECT {_path_expr(keep)} FROM u ORDER BY i").fetchall()
+    split = con.execute(f"SELECT {_split_path_expr(keep)} FROM u ORDER BY i").fetchall()
+    assert fast == split
 
 
 def test_address_literals_in_path_and_vhost_are_masked(tmp_path):
