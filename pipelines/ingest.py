@@ -286,11 +286,13 @@ class _Enrichment:
         the rows of all its values in the slice `NAME_K` (dropped by `drop_slice`)."""
         on = " AND ".join(f"e.{key} IS NOT DISTINCT FROM v.{key}" for key in self.keys)
         values, piece = f"{self.name}_values_{k}", f"{self.name}_{k}"
-        self.con.execute(f"CREATE OR REPLACE TABLE {values} AS SELECT DISTINCT * FROM ({values_sql})")
+        self.con.execute(f"CREATE OR REPLACE TABLE {values} AS "
+                         f"SELECT DISTINCT * FROM ({values_sql})")
         # the hash tables are built on the chunk's values (the right side), never the file's
         self.con.execute(f"CREATE OR REPLACE TABLE {piece} AS SELECT e.* FROM {self.name} e "
                          f"SEMI JOIN {values} v ON {on}")
-        rows = self.con.execute(f"SELECT v.* FROM {values} v ANTI JOIN {piece} e ON {on}").fetchall()
+        rows = self.con.execute(f"SELECT v.* FROM {values} v "
+                                f"ANTI JOIN {piece} e ON {on}").fetchall()
         self.con.execute(f"DROP TABLE {values}")
         if rows:
             new = [r[0] for r in rows] if len(self.keys) == 1 else [tuple(r) for r in rows]
@@ -384,7 +386,8 @@ def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int,
                                         AND c.kind NOT IN ('ipv4', 'ipv6', 'hostname')),
                        min(ts) FILTER (WHERE reject IS NULL), max(ts) FILTER (WHERE reject IS NULL),
                        list(DISTINCT day) FILTER (WHERE reject IS NULL)
-                FROM {parsed} p LEFT JOIN enr_clients_{k} c ON c.client IS NOT DISTINCT FROM p.client
+                FROM {parsed} p LEFT JOIN enr_clients_{k} c
+                    ON c.client IS NOT DISTINCT FROM p.client
                     AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
             """).fetchall()[0]
         totals.bad_client += n_bad
