@@ -14,7 +14,9 @@ page, and the background is transparent, so one SVG serves both colour schemes.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any
 
 from .errors import WeblogError
@@ -92,6 +94,9 @@ def render_svg(spec: dict[str, Any]) -> str:
 DENSE_DAYS = 31
 #: room one day label ('Nov 30') takes on the x axis, with its separation, in pixels
 LABEL_WIDTH = 52
+#: at most this many day labels on an axis: vl-convert measures each label (~1.5 ms a
+#: label), and a wide chart has room for 16 that nobody needs
+MAX_DAY_LABELS = 9
 
 
 def _day_axis(daily: list[dict], width: int) -> dict[str, Any]:
@@ -103,7 +108,7 @@ def _day_axis(daily: list[dict], width: int) -> dict[str, Any]:
     axis: dict[str, Any] = {"labelAngle": 0, "labelOverlap": "greedy", "grid": False,
                             "labelSeparation": 6, "ticks": len(days) <= DENSE_DAYS,
                             "labelExpr": "utcFormat(toDate(datum.value), '%b %-d')"}
-    fit = max(2, width // LABEL_WIDTH)
+    fit = min(max(2, width // LABEL_WIDTH), MAX_DAY_LABELS)
     if len(days) > fit:
         step = -(-len(days) // fit)  # ceil
         axis["values"] = days[::-1][::step][::-1]
@@ -193,7 +198,9 @@ def heatmap_spec(hours: list[dict]) -> dict[str, Any]:
         "mark": {"type": "rect", "cornerRadius": 3, "stroke": None},
         "encoding": {
             "x": {"field": "hour", "type": "ordinal", "title": "hour of day (site time)",
-                  "axis": {"labelAngle": 0, "grid": False, "domain": False, "ticks": False}},
+                  # every third hour labelled: each label costs vl-convert a measurement
+                  "axis": {"labelAngle": 0, "grid": False, "domain": False, "ticks": False,
+                           "values": list(range(0, 24, 3))}},
             "y": {"field": "weekday", "type": "ordinal", "title": None, "sort": list(WEEKDAYS),
                   "scale": {"domain": list(WEEKDAYS)},
                   "axis": {"grid": False, "domain": False, "ticks": False}},
@@ -284,16 +291,72 @@ def pages_spec(pages: list[dict], top: int = 10) -> dict[str, Any]:
     }
 
 
-def charts(data: dict[str, Any]) -> dict[str, str]:
-    """Every chart of a report or dashboard page (views.collect output) as SVG markup."""
-    daily, tables = data["daily"], data["tables"]
-    out = {
+def series_specs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The specs of a page's charts of days and hours (views.collect output), by name."""
+    daily = data["daily"]
+    return {
         "visitors": visitors_spec(daily, data["visitor_days"]),
         "hits": hits_spec(daily),
         "bytes": bytes_spec(daily),
         "heatmap": heatmap_spec(data["hours"]),
         "status": status_spec(daily),
-        "channels": channels_spec(tables["channels"]),
-        "pages": pages_spec(tables["pages"]),
     }
-    return {name: render_svg(spec) for name, spec in out.items()}
+
+
+def table_specs(tables: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The specs of a page's charts of its tables (views.breakdowns output), by name."""
+    return {"channels": channels_spec(tables["channels"]), "pages": pages_spec(tables["pages"])}
+
+
+#: starts drawing a list of specs and returns what waits for their SVG, in order
+Draw = Callable[[list[dict[str, Any]]], Callable[[], list[str]]]
+
+
+def render_each(specs: list[dict[str, Any]]) -> list[str]:
+    """Draw specs one after the other in this process."""
+    return [render_svg(spec) for spec in specs]
+
+
+def draw_here(specs: list[dict[str, Any]]) -> Callable[[], list[str]]:
+    """Draw in this process, when the result is asked for."""
+    return lambda: render_each(specs)
+
+
+def charts(data: dict[str, Any], draw: Draw | None = None) -> dict[str, str]:
+    """Every chart of a report or dashboard page (views.collect output) as SVG markup."""
+    draw = draw or draw_here
+    specs = {**series_specs(data), **table_specs(data["tables"])}
+    return named(specs, draw(list(specs.values()))())
+
+
+def named(specs: dict[str, Any], svgs: list[str]) -> dict[str, str]:
+    """{name: SVG} of a page's charts, each one's ids scoped by its name (scoped_ids)."""
+    return {name: scoped_ids(svg, name) for name, svg in zip(specs, svgs, strict=True)}
+
+
+_ID = re.compile(r'\bid="([^"]+)"')
+
+
+def scoped_ids(svg: str, scope: str) -> str:
+    """The chart with its ids (clip paths, gradients) renamed SCOPE-1, SCOPE-2, ... in order.
+
+    vl-convert numbers them with a counter of its process: two processes (the dashboard's
+    chart workers) hand out the same ids, and an inline SVG's id is global to the HTML
+    page, so one chart would clip by another's path. Scoped by the chart's name they are
+    unique in a page, and a chart's SVG no longer depends on what was drawn before it.
+    """
+    ids = list(dict.fromkeys(_ID.findall(svg)))
+    if not ids:
+        return svg
+    new = {old: f"{scope}-{i}" for i, old in enumerate(ids, 1)}
+    refs = re.compile(r'(\bid="|url\(#)(' + "|".join(map(re.escape, ids)) + r')(?=["\)])')
+    return refs.sub(lambda m: m.group(1) + new[m.group(2)], svg)
+
+
+def warm_up(_: object = None) -> int:
+    """Start vl-convert's JavaScript engine (the first chart of a process takes ~0.5 s);
+    returns the process id (the chart workers of `weblog serve` are warmed with it)."""
+    import os
+
+    render_svg({"mark": "point", "data": {"values": []}})
+    return os.getpid()

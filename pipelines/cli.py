@@ -487,8 +487,11 @@ def report(ctx: click.Context, start: dt.date | None, end: dt.date | None, vhost
               help="Address to listen on (loopback by default: the dashboard has no login).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
               help="TCP port.")
+@click.option("--chart-workers", default=2, show_default=True, type=click.IntRange(0, 64),
+              help="Processes drawing the dashboard's charts side by side (~200 MB each); "
+                   "0 draws them in the server process.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, chart_workers: int) -> None:
     """Serve the dashboard, the JSON API (/api/v1/<table>, described at /docs and
     /openapi.json) and the audit page.
 
@@ -499,7 +502,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     from .serve import run
 
     cfg = get_config(ctx)
-    run(cfg, host=host, port=port, echo=click.echo)
+    run(cfg, host=host, port=port, echo=click.echo, chart_workers=chart_workers)
 
 
 @cli.command()

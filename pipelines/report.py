@@ -63,13 +63,22 @@ def exactness_note(totals: dict[str, Any], previous: dict[str, Any]) -> str:
 
 
 def page_context(con: duckdb.DuckDBPyConnection, cfg: Config, period: views.Period,
-                 vhost: str | None, top: int = 15,
-                 now: dt.datetime | None = None) -> dict[str, Any]:
-    """Template context of the shared views (report and dashboard)."""
-    data = views.collect(con, period, vhost, top)
+                 vhost: str | None, top: int = 15, now: dt.datetime | None = None,
+                 draw: charts.Draw | None = None) -> dict[str, Any]:
+    """Template context of the shared views (report and dashboard). `draw` draws the
+    charts (default: in this process); the dashboard's workers draw the charts of days
+    and hours while the tables are queried here."""
+    draw = draw or charts.draw_here
+    data = views.collect(con, period, vhost, top, tables=False)
+    series = charts.series_specs(data)
+    series_drawn = draw(list(series.values()))
+    data["tables"] = views.breakdowns(con, period, vhost, top)
+    tables = charts.table_specs(data["tables"])
+    tables_drawn = draw(list(tables.values()))
+    drawn = charts.named({**series, **tables}, series_drawn() + tables_drawn())
     return {
         **data,
-        "charts": {name: pages.trusted(svg) for name, svg in charts.charts(data).items()},
+        "charts": {name: pages.trusted(svg) for name, svg in drawn.items()},
         "exactness_note": exactness_note(data["totals"], data["previous_totals"]),
         "policy": cfg.policy(),
         "timezone": cfg.timezone,

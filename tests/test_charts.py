@@ -64,3 +64,29 @@ def test_every_chart_of_a_period(views_warehouse):
     # a period without statistics still draws (empty) charts instead of failing
     for name, svg in charts.charts(empty).items():
         assert svg.startswith("<svg"), name
+
+
+def test_ids_are_scoped_by_chart_and_numbered_in_order():
+    """vl-convert's clip-path and gradient ids come from a per-process counter: scoped,
+    two charts of a page never share one, and a chart's SVG is the same every time."""
+    spec = charts.pages_spec([{"path": f"/p{i}", "pageviews": 10 - i} for i in range(3)])
+    first, second = charts.render_svg(spec), charts.render_svg(spec)
+    assert first != second  # the counter moved on
+    a, b = charts.scoped_ids(first, "pages"), charts.scoped_ids(second, "pages")
+    assert a == b
+    ids = re.findall(r'\bid="([^"]+)"', a)
+    assert ids and ids == [f"pages-{i}" for i in range(1, len(ids) + 1)]
+    assert set(re.findall(r"url\(#([^)]+)\)", a)) <= set(ids)
+    other = charts.scoped_ids(first, "hits")
+    assert not set(re.findall(r'\bid="([^"]+)"', other)) & set(ids)
+
+
+def test_a_page_has_no_duplicate_ids(views_warehouse):
+    cfg, _ = views_warehouse
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        data = views.collect(con, views.resolve_period(con, None, None))
+    finally:
+        con.close()
+    ids = [i for svg in charts.charts(data).values() for i in re.findall(r'\bid="([^"]+)"', svg)]
+    assert ids and len(ids) == len(set(ids))

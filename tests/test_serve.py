@@ -413,3 +413,84 @@ def test_a_failure_while_drawing_ahead_is_named_not_quoted_and_serving_goes_on(v
     assert "Drawing the dashboard ahead failed (KeyError)" in caplog.text
     assert "198.51.100.7" not in caplog.text
     assert web.get("/").status_code == 200
+
+
+# --------------------------------------------------------------------------- chart workers
+
+def _page_specs(cfg) -> list[dict]:
+    from pipelines import charts, views
+
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        data = views.collect(con, views.resolve_period(con, None, None))
+    finally:
+        con.close()
+    return list({**charts.series_specs(data), **charts.table_specs(data["tables"])}.values())
+
+
+def test_chart_workers_draw_what_the_server_process_draws(views_warehouse):
+    """Real worker processes (spawned), the same SVG as drawn here, in order."""
+    from pipelines import charts
+    from pipelines.serve import ChartWorkers
+
+    cfg, _ = views_warehouse
+    specs = _page_specs(cfg)
+    workers = ChartWorkers(2)
+    workers.start()
+    try:
+        pids = {p.pid for p in __import__("multiprocessing").active_children()}
+        assert len(pids) >= 2  # the warm-up started one process per worker
+        drawn = workers.draw(specs)()
+        assert len(drawn) == len(specs) == 7
+        # the same charts; vl-convert numbers clip paths per process, which charts.named
+        # scopes (a page's ids are then unique whichever process drew a chart)
+        names = [f"c{i}" for i in range(len(specs))]
+        scoped = charts.named(dict.fromkeys(names), drawn)
+        assert scoped == charts.named(dict.fromkeys(names), charts.render_each(specs))
+        # each process numbers ids from 1 (which process drew which chart varies): scoped
+        # by chart, a page's ids are unique
+        ids = [i for svg in scoped.values() for i in re.findall(r'\bid="([^"]+)"', svg)]
+        assert ids and len(ids) == len(set(ids))
+    finally:
+        workers.close()
+    assert workers.pool is None
+
+
+def test_a_dead_chart_worker_falls_back_to_the_server_process(views_warehouse, caplog):
+    import multiprocessing
+    import os
+    import signal
+
+    from pipelines import charts
+    from pipelines.serve import ChartWorkers
+
+    cfg, _ = views_warehouse
+    specs = _page_specs(cfg)
+    workers = ChartWorkers(1)
+    workers.start()
+    try:
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+        with caplog.at_level("WARNING", logger="pipelines.serve"):
+            names = [f"c{i}" for i in range(len(specs))]
+            drawn = charts.named(dict.fromkeys(names), workers.draw(specs)())
+            assert drawn == charts.named(dict.fromkeys(names), charts.render_each(specs))
+            assert workers.pool is None  # from now on: the server process draws
+            assert workers.draw(specs[:1])() != []
+        assert [r.getMessage() for r in caplog.records] == [
+            "A chart worker process stopped; the dashboard's charts are drawn in the server "
+            "process from now on."]
+    finally:
+        workers.close()
+
+
+def test_serve_chart_workers_option_defaults_to_the_module_default():
+    from click.testing import CliRunner
+
+    from pipelines.cli import cli
+    from pipelines.serve import DEFAULT_CHART_WORKERS
+
+    option = next(p for p in cli.commands["serve"].params if p.name == "chart_workers")
+    assert option.default == DEFAULT_CHART_WORKERS
+    result = CliRunner().invoke(cli, ["serve", "--help"])
+    assert "--chart-workers" in result.output
