@@ -353,6 +353,14 @@ def scoped_ids(svg: str, scope: str) -> str:
     return refs.sub(lambda m: m.group(1) + new[m.group(2)], svg)
 
 
+def ignore_interrupts() -> None:
+    """Initializer of a chart worker process: Ctrl-C reaches the whole process group, and
+    the server, not its workers, decides when they stop (no KeyboardInterrupt tracebacks)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def warm_up(_: object = None) -> int:
     """Start vl-convert's JavaScript engine (the first chart of a process takes ~0.5 s);
     returns the process id (the chart workers of `weblog serve` are warmed with it)."""

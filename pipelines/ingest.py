@@ -17,9 +17,10 @@ is only ever written by one connection, in a fixed order:
       - COPY parsed rows inside the RAW window to raw/.staging/F/date=D/    (full data)
       - COPY rejected lines with their reason to .staging/F/rejects/date=AS_OF/
       - COPY the anonymised rows to .staging/F/detail/                      (DETAIL)
-    (a chunk's RAW and DETAIL COPYs run on a second cursor, in a thread, while the next is
-    parsed) and write .staging/F/manifest.json (counts and content hashes). Memory is
-    bounded by the chunk size: what a chunk creates is dropped once it is written;
+    (three chunks at once, each step on its own cursor and thread: one is parsed while
+    the one before is enriched, counted and rejected and the one before that is written)
+    and write .staging/F/manifest.json (counts and content hashes). Memory is bounded by
+    the chunk size: what a chunk creates is dropped once it is written;
  3. commit (warehouse, in plan order): a file whose decompressed content is already in the
     ledger (a rotated, recompressed copy) is dropped; otherwise ONE transaction inserts its
     DETAIL rows and its ledger row in `ingested_files`; then the staged RAW files are
@@ -335,7 +336,7 @@ class _Enrichments:
 def _parse_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
                  fmt: LogFormat, cfg: Config, as_of: dt.date, totals: _Totals) -> None:
     """Parse one chunk into the table `parsed_K` of the stage's private in-memory DuckDB
-    (on the stage's main thread: DuckDB runs it on every core it may use)."""
+    (on the stage's main thread, with the DuckDB threads of `stage_threads`)."""
     work.register("chunk_lines", chunk.table)
     try:
         with totals.timed("parse"):

@@ -413,10 +413,18 @@ class ChartWorkers:
             return
         import multiprocessing
 
-        self.pool = concurrent.futures.ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"))
-        # one task per worker, submitted at once: each spawns (and warms) its own process
-        list(self.pool.map(charts.warm_up, range(self.workers)))
+        pool = concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=charts.ignore_interrupts)  # Ctrl-C stops the server, which stops them
+        try:
+            # one task per worker, submitted at once: each spawns (and warms) its own process
+            list(pool.map(charts.warm_up, range(self.workers)))
+        except (OSError, concurrent.futures.process.BrokenProcessPool) as exc:
+            pool.shutdown(wait=False, cancel_futures=True)
+            log.warning("Could not start the chart worker processes (%s); the dashboard's "
+                        "charts are drawn in the server process.", type(exc).__name__)
+            return
+        self.pool = pool
 
     def draw(self, specs: list[dict[str, Any]]) -> Callable[[], list[str]]:
         """Start drawing `specs` on the workers; return what waits for their SVG."""
