@@ -125,6 +125,34 @@ def test_a_failing_line_gives_file_and_lines_never_content(tmp_path, geoip, monk
     assert _ledger_ids(cfg) == []
 
 
+def test_a_failing_chunk_is_named_while_later_chunks_are_parsed(tmp_path, geoip, monkeypatch):
+    """The stage classifies chunk K while it parses K+1: an error in K's classify step
+    names K's lines, not those of the chunk being parsed when it surfaced."""
+    from pipelines import lines
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    line = ('198.51.100.{n} - - [14/Nov/2026:10:00:00 +0900] "GET /p{n} HTTP/1.1" 200 5 '
+            '"-" "{agent}"\n')
+    texts = [line.format(n=i % 250, agent="HOSTILE/1" if i == 2500 else f"Mozilla/5.0 ({i})")
+             for i in range(1, 4001)]
+    (folder / "access.log").write_text("".join(texts))
+    monkeypatch.setattr(lines, "CHUNK_BYTES", 16 << 10)  # ~140 lines a chunk after the first
+    with open(folder / "access.log", "rb") as handle:
+        chunks = list(lines.iter_chunks(handle, lines.ReadStats()))
+    assert len(chunks) > 6
+    [bad] = [(c.first_line_no, c.first_line_no + c.num_lines - 1) for c in chunks
+             if c.first_line_no <= 2500 < c.first_line_no + c.num_lines]
+    cfg = load(write_config(tmp_path, folder, geoip))
+    monkeypatch.setattr(agents, "_parser_instance", QuotingParser(agents._parser()))
+    [result] = ingest.ingest_sources(cfg, as_of=AS_OF)
+    assert result.status == "failed"
+    assert result.error == (f"Ingest of {folder / 'access.log'} failed at lines "
+                            f"{bad[0]}-{bad[1]} (ValueError); nothing of it was kept.")
+    assert list((raw.staging_root(cfg.data_dir)).iterdir()) == []
+    assert _ledger_ids(cfg) == []
+
+
 def test_a_run_killed_after_staging_starts_that_file_again(tmp_path, logs, geoip):
     cfg = load(write_config(tmp_path, logs, geoip))
     planned = ingest.plan_sources(cfg)
