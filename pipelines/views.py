@@ -272,11 +272,10 @@ def breakdowns(con: duckdb.DuckDBPyConnection, period: Period, vhost: str | None
 
 
 def collect(con: duckdb.DuckDBPyConnection, period: Period, vhost: str | None = None,
-            top: int = 15, *, tables: bool = True) -> dict[str, Any]:
-    """Everything one report or dashboard page shows, for `period` and `vhost` (without
-    "tables", the breakdowns, when `tables` is False)."""
+            top: int = 15) -> dict[str, Any]:
+    """Everything one report or dashboard page shows, for `period` and `vhost`."""
     head = headline(con, period, vhost)
-    data = {
+    return {
         "period": period,
         "vhost": vhost,
         "vhosts": vhosts(con),
@@ -284,7 +283,5 @@ def collect(con: duckdb.DuckDBPyConnection, period: Period, vhost: str | None = 
         **head,
         "daily": daily_series(con, period, vhost),
         "hours": weekly_hours(con, period, vhost),
+        "tables": breakdowns(con, period, vhost, top),
     }
-    if tables:
-        data["tables"] = breakdowns(con, period, vhost, top)
-    return data
