@@ -291,25 +291,22 @@ def pages_spec(pages: list[dict], top: int = 10) -> dict[str, Any]:
     }
 
 
-def series_specs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The specs of a page's charts of days and hours (views.collect output), by name."""
-    daily = data["daily"]
+def chart_specs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The Vega-Lite spec of every chart of a page (views.collect output), by name."""
+    daily, tables = data["daily"], data["tables"]
     return {
         "visitors": visitors_spec(daily, data["visitor_days"]),
         "hits": hits_spec(daily),
         "bytes": bytes_spec(daily),
         "heatmap": heatmap_spec(data["hours"]),
         "status": status_spec(daily),
+        "channels": channels_spec(tables["channels"]),
+        "pages": pages_spec(tables["pages"]),
     }
 
 
-def table_specs(tables: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The specs of a page's charts of its tables (views.breakdowns output), by name."""
-    return {"channels": channels_spec(tables["channels"]), "pages": pages_spec(tables["pages"])}
-
-
-#: starts drawing a list of specs and returns what waits for their SVG, in order
-Draw = Callable[[list[dict[str, Any]]], Callable[[], list[str]]]
+#: draws a list of specs, returns their SVG in order (the dashboard: on its chart workers)
+RenderMany = Callable[[list[dict[str, Any]]], list[str]]
 
 
 def render_each(specs: list[dict[str, Any]]) -> list[str]:
@@ -317,16 +314,10 @@ def render_each(specs: list[dict[str, Any]]) -> list[str]:
     return [render_svg(spec) for spec in specs]
 
 
-def draw_here(specs: list[dict[str, Any]]) -> Callable[[], list[str]]:
-    """Draw in this process, when the result is asked for."""
-    return lambda: render_each(specs)
-
-
-def charts(data: dict[str, Any], draw: Draw | None = None) -> dict[str, str]:
+def charts(data: dict[str, Any], render_many: RenderMany = render_each) -> dict[str, str]:
     """Every chart of a report or dashboard page (views.collect output) as SVG markup."""
-    draw = draw or draw_here
-    specs = {**series_specs(data), **table_specs(data["tables"])}
-    return named(specs, draw(list(specs.values()))())
+    specs = chart_specs(data)
+    return named(specs, render_many(list(specs.values())))
 
 
 def named(specs: dict[str, Any], svgs: list[str]) -> dict[str, str]:

@@ -426,25 +426,15 @@ class ChartWorkers:
             return
         self.pool = pool
 
-    def draw(self, specs: list[dict[str, Any]]) -> Callable[[], list[str]]:
-        """Start drawing `specs` on the workers; return what waits for their SVG."""
+    def render_many(self, specs: list[dict[str, Any]]) -> list[str]:
+        """The SVG of `specs`, in order, drawn side by side on the workers."""
         pool = self.pool
-        if pool is None:
-            return charts.draw_here(specs)
-        try:
-            futures = [pool.submit(charts.render_svg, spec) for spec in specs]
-        except concurrent.futures.process.BrokenProcessPool:
-            self._lost(pool)
-            return charts.draw_here(specs)
-
-        def wait() -> list[str]:
+        if pool is not None:
             try:
-                return [future.result() for future in futures]
+                return list(pool.map(charts.render_svg, specs))
             except concurrent.futures.process.BrokenProcessPool:
                 self._lost(pool)
-                return charts.render_each(specs)
-
-        return wait
+        return charts.render_each(specs)
 
     def _lost(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
         if self.pool is pool:
@@ -473,7 +463,7 @@ def create_app(cfg: Config, *, allowed_hosts: list[str] | None = None,
     def render_dashboard(cur: duckdb.DuckDBPyConnection, period: views.Period,
                          site: str | None) -> str:
         first, last = views.stats_span(cur)
-        context = page_context(cur, cfg, period, site, draw=drawers.draw)
+        context = page_context(cur, cfg, period, site, render_many=drawers.render_many)
         return env.get_template("dashboard.html").render(
             **context, first_day=first, last_day=last, source=SOURCE,
             presets=presets(first, last, site), meta=snapshot_meta(cur), nav="dashboard")

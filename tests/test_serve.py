@@ -425,7 +425,7 @@ def _page_specs(cfg) -> list[dict]:
         data = views.collect(con, views.resolve_period(con, None, None))
     finally:
         con.close()
-    return list({**charts.series_specs(data), **charts.table_specs(data["tables"])}.values())
+    return list(charts.chart_specs(data).values())
 
 
 def test_chart_workers_draw_what_the_server_process_draws(views_warehouse):
@@ -440,7 +440,7 @@ def test_chart_workers_draw_what_the_server_process_draws(views_warehouse):
     try:
         pids = {p.pid for p in __import__("multiprocessing").active_children()}
         assert len(pids) >= 2  # the warm-up started one process per worker
-        drawn = workers.draw(specs)()
+        drawn = workers.render_many(specs)
         assert len(drawn) == len(specs) == 7
         # the same charts; vl-convert numbers clip paths per process, which charts.named
         # scopes (a page's ids are then unique whichever process drew a chart)
@@ -473,10 +473,10 @@ def test_a_dead_chart_worker_falls_back_to_the_server_process(views_warehouse, c
             os.kill(child.pid, signal.SIGKILL)
         with caplog.at_level("WARNING", logger="pipelines.serve"):
             names = [f"c{i}" for i in range(len(specs))]
-            drawn = charts.named(dict.fromkeys(names), workers.draw(specs)())
+            drawn = charts.named(dict.fromkeys(names), workers.render_many(specs))
             assert drawn == charts.named(dict.fromkeys(names), charts.render_each(specs))
             assert workers.pool is None  # from now on: the server process draws
-            assert workers.draw(specs[:1])() != []
+            assert workers.render_many(specs[:1]) != []
         assert [r.getMessage() for r in caplog.records] == [
             "A chart worker process stopped; the dashboard's charts are drawn in the server "
             "process from now on."]
