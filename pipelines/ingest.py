@@ -37,6 +37,7 @@ message (a third-party parser may quote the line it choked on).
 """
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import datetime as dt
@@ -525,15 +526,24 @@ def _read_json(path: Path, what: str) -> dict:
                           "damaged; the next run starts that file again.") from None
 
 
+def _is_plain(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return lines.sniff_compression(handle.read(lines.SNIFF_BYTES)) is None
+
+
 def _plan_one(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, shown: str,
-              fmt: LogFormat, vhost: str | None, seen: dict[str, str]) -> PlannedFile:
+              fmt: LogFormat, vhost: str | None, seen: dict[str, str], *,
+              hash_now: bool = True) -> PlannedFile:
+    """Plan one file. `hash_now=False` (no ledger row and no other file of the run has its
+    size, so it cannot hold the same bytes): a plain file is hashed by its stage, which
+    reads every byte of it anyway (`StagedFile.sha256`), instead of here (1 s per GB)."""
     try:
         ident = lines.file_identity(path)
-        digest = lines.file_sha256(path)
+        digest = lines.file_sha256(path) if hash_now or not _is_plain(path) else ""
     except OSError as exc:
         raise SourceReadError(f"Cannot read {shown}: {type(exc).__name__}: "
                               f"{_safe(exc)}.") from None
-    earlier = _already(con, "sha256", digest) or seen.get(digest)
+    earlier = (_already(con, "sha256", digest) or seen.get(digest)) if digest else None
     # the configured vhost goes to DETAIL and the ledger too: no address literal in it either
     vhost = anonymize.mask_addresses(vhost, cfg.ipv4_prefix, cfg.ipv6_prefix) if vhost else None
     planned = PlannedFile(str(path), shown, format_spec(fmt), vhost, digest, ident["size"],
@@ -558,7 +568,8 @@ def _plan_one(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, shown: st
         planned.skip_bytes, planned.first_line_no = piece.skip_bytes, piece.first_line_no
         planned.complete_only, planned.previous = piece.complete_only, piece.previous
 
-        seen[digest] = shown
+        if digest:
+            seen[digest] = shown
         planned.file_id = con.execute("SELECT nextval('ingested_files_seq')").fetchall()[0][0]
         stage = raw.ensure_dir(raw.staging_dir(cfg.data_dir, planned.file_id))
         _write_json(stage / PLAN_NAME, planned.to_dict())
@@ -576,11 +587,15 @@ def plan_files(con: duckdb.DuckDBPyConnection, cfg: Config,
     """
     seen: dict[str, str] = {}
     planned = []
-    for name, fmt, vhost in jobs:
-        path = _spool_stdin(cfg.data_dir) if name == "-" else Path(name)
+    jobs = [(_spool_stdin(cfg.data_dir) if name == "-" else Path(name), name, fmt, vhost)
+            for name, fmt, vhost in jobs]
+    shared = _shared_sizes(con, [path for path, *_ in jobs])
+    for path, name, fmt, vhost in jobs:
         shown = STDIN if name == "-" else str(Path(name).absolute())
         try:
-            planned.append(_plan_one(con, cfg, path, shown, fmt, vhost, seen))
+            size = _size(path)
+            planned.append(_plan_one(con, cfg, path, shown, fmt, vhost, seen,
+                                     hash_now=size is None or size in shared))
         except (WeblogError, OSError) as exc:
             full = storage_error(exc) if isinstance(exc, OSError) else None
             if isinstance(exc, OSError) and full is None:
@@ -589,6 +604,25 @@ def plan_files(con: duckdb.DuckDBPyConnection, cfg: Config,
             planned.append(PlannedFile(str(path), shown, format_spec(fmt), vhost, "", 0, None,
                                        None, status="failed", error=error))
     return planned
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None  # _plan_one reports it
+
+
+def _shared_sizes(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> set[int]:
+    """Sizes that two files of the run, or a file of the run and a ledger row, share: only
+    such files can hold the same bytes, so only they are hashed before staging."""
+    sizes = collections.Counter(s for s in map(_size, paths) if s is not None)
+    shared = {s for s, n in sizes.items() if n > 1}
+    if sizes:
+        shared |= {s for (s,) in con.execute(
+            "SELECT DISTINCT size FROM ingested_files WHERE list_contains(?, size)",
+            [sorted(set(sizes))]).fetchall()}
+    return shared
 
 
 def plan_ingest(cfg: Config, jobs: Iterable[Job]) -> list[PlannedFile]:
@@ -632,9 +666,24 @@ class StagedFile:
     reject_reasons: dict[str, int]
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    # the file's bytes as the stage read them, when the plan left the hashing to it
+    sha256: str = ""
+    size: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _file_hash(planned: PlannedFile, stats: lines.ReadStats) -> tuple[str, int]:
+    """(sha256, size) of the file's bytes for the ledger when the plan did not hash it.
+    A plain file was read from its first byte to its end, every byte hashed: its content
+    hash is its file hash. (A file compressed since it was planned is hashed again.)"""
+    if planned.sha256:
+        return "", 0
+    if stats.compression is None:
+        return stats.content_sha256, stats.content_bytes + stats.pending_bytes
+    path = Path(planned.path)
+    return lines.file_sha256(path), path.stat().st_size
 
 
 class _Worker:
@@ -805,6 +854,12 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
         sorted(d.isoformat() for d in totals.days), dict(sorted(totals.reasons.items())),
         time.perf_counter() - started, {k: round(v, 4) for k, v in totals.timings.items()})
     try:
+        staged.sha256, staged.size = _file_hash(planned, stats)
+    except OSError as exc:
+        _clear_stage(stage)
+        raise SourceReadError(f"Cannot read {planned.shown}: {type(exc).__name__}: "
+                              f"{_safe(exc)}.") from None
+    try:
         _write_json(stage / MANIFEST_NAME, staged.to_dict())
     except OSError as exc:
         _clear_stage(stage)
@@ -841,7 +896,9 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
     stage = raw.staging_dir(cfg.data_dir, file_id)
     planned = PlannedFile(**_read_json(stage / PLAN_NAME, "plan"))
     staged = StagedFile(**_read_json(stage / MANIFEST_NAME, "manifest"))
-    earlier = _already(con, "content_sha256", staged.content_sha256)
+    sha256, size = (planned.sha256, planned.size) if planned.sha256 else (staged.sha256, staged.size)
+    earlier = (_already(con, "content_sha256", staged.content_sha256)
+               or _already(con, "sha256", sha256))
     if earlier is not None or not staged.lines_read:
         # same lines as an ingested file (rotated or recompressed), or nothing new at all
         raw.discard(cfg.data_dir, file_id)
@@ -861,7 +918,7 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
             INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                 ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)""", [
             file_id, planned.shown, planned.vhost, get_format(planned.format).name,
-            staged.compression, planned.size, planned.sha256, staged.content_sha256,
+            staged.compression, size, sha256, staged.content_sha256,
             staged.head_sha256, planned.skip_bytes, staged.content_bytes, planned.device,
             planned.inode,
             staged.lines_read, staged.lines_parsed, staged.lines_rejected, staged.lines_too_old,

@@ -197,7 +197,7 @@ def _none(value: str) -> str | None:
 def _extension(path: str | None) -> str:
     if path is None:
         return ""
-    m = re.search(r"\.([A-Za-z0-9]{1,12})$", path.split("?")[0])
+    m = re.search(r"\.([A-Za-z0-9]{1,12})\Z", path.split("?")[0])  # \Z: as RE2's $
     return m.group(1).lower() if m else ""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import logging
 import os
 import shutil
@@ -23,7 +24,8 @@ from hypothesis import strategies as st
 from pipelines import raw, warehouse
 from pipelines.config import Config
 from pipelines.errors import InputError
-from pipelines.ingest import ingest_paths
+from pipelines.formats import get_format
+from pipelines.ingest import ingest_paths, plan_ingest
 from pipelines.sample import expected_counts, generate_bench_log
 
 REPO = Path(__file__).resolve().parent.parent
@@ -237,6 +239,52 @@ def test_different_content_is_ingested(window_run, tmp_path):
     (r,) = ingest_paths(cfg, [str(other)], as_of=AS_OF)
     assert r.status == "ingested" and r.lines_read == 4
     assert query(cfg, "SELECT count(*) FROM requests")[0][0] == first.lines_parsed + 4
+
+
+def _ledger_hashes(cfg: Config) -> list[tuple]:
+    return query(cfg, "SELECT path, size, sha256, compression FROM ingested_files ORDER BY file_id")
+
+
+def test_ledger_hash_is_of_the_bytes_on_disk_whether_the_plan_or_the_stage_took_it(tmp_path):
+    """A plain file of a size no other file has is hashed while staged, not before: the
+    ledger must still hold the SHA-256 and size of its bytes, a partial last line included."""
+    cfg = config(tmp_path)
+    plain = write_log(tmp_path / "a.log", WINDOW_LINES[:6])
+    growing = tmp_path / "b.log"
+    growing.write_bytes(b"".join(x.encode() for x in WINDOW_LINES[6:9]) + b"203.0.113.9 - - [15")
+    gz = write_log(tmp_path / "c.log.gz", WINDOW_LINES[9:], compress=True)
+    planned = plan_ingest(cfg, [(str(f), get_format("combined"), None)
+                                for f in (plain, growing, gz)])
+    assert [bool(p.sha256) for p in planned] == [False, False, True]  # compressed: planned
+    for p in planned:
+        raw.discard(cfg.data_dir, p.file_id)
+    results = ingest_paths(cfg, [str(plain), str(growing), str(gz)], as_of=AS_OF)
+    assert [r.status for r in results] == ["ingested"] * 3
+    assert results[1].lines_read == 3  # the partial last line waits
+    assert _ledger_hashes(cfg) == [
+        (str(f.absolute()), f.stat().st_size, hashlib.sha256(f.read_bytes()).hexdigest(), kind)
+        for f, kind in ((plain, None), (growing, None), (gz, "gzip"))]
+
+
+def test_files_of_one_size_are_hashed_before_staging(window_run, tmp_path):
+    """Two files of one run, or a file and a ledger row, of the same size may hold the same
+    bytes: those are hashed by the plan, and the copy is never staged."""
+    cfg, log_file, first = window_run
+    copy = tmp_path / "copy.log"
+    shutil.copy(log_file, copy)
+    same_size = tmp_path / "same-size.log"
+    same_size.write_bytes(log_file.read_bytes().replace(b"/in-1", b"/in-9"))
+    a, b = tmp_path / "x.log", tmp_path / "y.log"
+    write_log(a, WINDOW_LINES[3:5])
+    shutil.copy(a, b)
+    planned = plan_ingest(cfg, [(str(f), get_format("combined"), None)
+                                for f in (copy, same_size, a, b)])
+    assert [bool(p.sha256) for p in planned] == [True, True, True, True]
+    assert [p.status for p in planned] == ["already ingested", None, None, "already ingested"]
+    assert planned[3].duplicate_of == str(a.absolute())
+    for p in planned:
+        if p.file_id is not None:
+            raw.discard(cfg.data_dir, p.file_id)
 
 
 # --------------------------------------------------------------------------- time zones
@@ -485,6 +533,7 @@ KILLABLE = textwrap.dedent("""
     from pathlib import Path
     from pipelines import lines
     from pipelines.config import Config
+    from pipelines.formats import get_format
     from pipelines.ingest import ingest_paths
     lines.CHUNK_BYTES = 1 << 20  # many chunks, so the kill lands between two of them
     ingest_paths(Config(data_dir=Path(sys.argv[1])), [sys.argv[2]],

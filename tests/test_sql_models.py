@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 
 import duckdb
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 
 from pipelines import aggregate, raw, warehouse
 from pipelines.aggregate import MARTS, data_test_failures, data_tests
+import stats_fixture as sf
 from stats_fixture import DAYS, K_MIN
 
 MODELS = sorted((warehouse.SQL_DIR / "marts").glob("*.sql")) + sorted(
@@ -166,3 +169,41 @@ def test_data_tests_run_read_only(stats_warehouse):
         pytest.fail(str(exc))
     finally:
         con.close()
+
+
+# --------------------------------------------------------------------------- is_asset
+
+_PATH_TEXT = st.lists(st.sampled_from(
+    ["/", ".", "?", "&", "=", "a", "Z", "9", "-", "\n", "é", "css", "JS", "woff2", "Json",
+     "tar", "gz", "7z", "webmanifest", "x" * 12, "jpeg", ".PNG", "?.css", "#"]),
+    max_size=8).map("".join)
+
+
+@pytest.fixture(scope="module")
+def staging_con(tmp_path_factory):
+    """A fresh warehouse whose `requests` takes the paths of each example."""
+    con = warehouse.connect(tmp_path_factory.mktemp("asset") / "data")
+    con.execute("set variable stats_day = DATE '2026-03-02'")
+    con.execute("set variable stats_visitor_source = 'detail'")
+    con.execute("create temp table stg_raw_visitors "
+                "(source_file_id integer, line_no bigint, visitor_id ubigint)")
+    con.execute("create temp table stg_referrer_classes "
+                "(vhost varchar, referrer_domain varchar, referrer_class varchar)")
+    yield con
+    con.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(paths=st.lists(st.one_of(st.none(), _PATH_TEXT), min_size=1, max_size=40))
+def test_is_asset_follows_the_extension_of_the_last_segment(staging_con, paths):
+    """stg_requests' one-regex is_asset equals the plain rule (the fixture's reference): the
+    part before the first '?' ends in '.' + an asset extension, in any case."""
+    con = staging_con
+    con.execute("delete from requests")
+    con.executemany("insert into requests (ts, day, hour, vhost, ip_version, method, path, "
+                    "status, bytes, is_bot, source_file_id, line_no) values "
+                    "(TIMESTAMP '2026-03-02 10:00:00', DATE '2026-03-02', 10, 'v', 4, 'GET', "
+                    "?, 200, ?, false, 1, ?)", [[p, i, i] for i, p in enumerate(paths)])
+    got = con.execute("select is_asset from (" + aggregate.model_sql("staging/stg_requests.sql")
+                      + ") order by bytes").fetchall()  # bytes: the example's index
+    assert [a for (a,) in got] == [sf._extension(p) in sf.ASSET_EXTENSIONS for p in paths]

@@ -25,32 +25,27 @@ referrer_classes as (
 
 ---------- logic
 
-with_extension as (
-    select
-        *,
-        -- extension of the last path segment, query string excluded
-        lower(regexp_extract(split_part(path, '?', 1), '\.([A-Za-z0-9]{1,12})$', 1)) as extension
-    from detail
-),
-
 flagged as (
     select
         *,
-        coalesce(extension in (
+        -- an asset: the last segment of the path, query string excluded, ends in one of
+        -- these extensions, in any case. One RE2 match per row: extracting the extension,
+        -- lowering it and looking it up took twice as long.
+        coalesce(regexp_matches(path, '^[^?]*\.(?i:'
             -- styles, scripts, source maps
-            'css', 'js', 'mjs', 'map',
+            || 'css|js|mjs|map|'
             -- images and icons
-            'png', 'jpg', 'jpeg', 'gif', 'webp', 'avif', 'svg', 'ico', 'bmp', 'tif', 'tiff',
+            || 'png|jpg|jpeg|gif|webp|avif|svg|ico|bmp|tif|tiff|'
             -- fonts
-            'woff', 'woff2', 'ttf', 'otf', 'eot',
+            || 'woff|woff2|ttf|otf|eot|'
             -- audio and video
-            'mp4', 'webm', 'ogg', 'ogv', 'mp3', 'wav', 'm4a', 'flac',
+            || 'mp4|webm|ogg|ogv|mp3|wav|m4a|flac|'
             -- machine-read files (robots.txt, sitemaps, feeds, manifests)
-            'txt', 'xml', 'json', 'webmanifest',
+            || 'txt|xml|json|webmanifest|'
             -- downloads
-            'pdf', 'zip', 'gz', 'tgz', 'bz2', 'xz', 'zst', '7z', 'rar', 'tar', 'dmg', 'exe', 'iso'
-        ), false) as is_asset
-    from with_extension
+            || 'pdf|zip|gz|tgz|bz2|xz|zst|7z|rar|tar|dmg|exe|iso'
+            || ')(?:\?|$)'), false) as is_asset
+    from detail
 ),
 
 with_visitor as (
