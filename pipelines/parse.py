@@ -38,6 +38,10 @@ COLUMNS = (
 FIELD_COLUMNS = ("line_no", "line", "is_match", "reason", *COLUMNS[2:])
 METHOD_RE = r"[A-Za-z][A-Za-z0-9_.-]{0,31}"
 PROTOCOL_RE = r"[A-Za-z]+/[0-9.]+"
+# values METHOD_RE and PROTOCOL_RE match, compared before them (OR evaluates its second
+# operand only on the rows the first left false): ~4% of the parse
+COMMON_METHODS = "('GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH')"
+COMMON_PROTOCOLS = "('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/2', 'HTTP/3')"
 # slow path for requests that are not "METHOD URL PROTOCOL" (HTTP/0.9, spaces in the URL)
 REQUEST_RE = rf"^({METHOD_RE}) (\S(?:.*?\S)?)(?: ({PROTOCOL_RE}))?$"
 # a record of the format's producer that is not a request (Caddy's other loggers, HAProxy's
@@ -166,8 +170,10 @@ def parse_sql(fmt: LogFormat, relation: str, timezone: str) -> str:
     # (CASE evaluates each branch only on the rows it selects)
     req = f"""CASE
             WHEN method IS NOT NULL OR request IS NULL THEN NULL
-            WHEN len(sp) = 3 AND sp[2] <> '' AND regexp_full_match(sp[1], {sql_str(METHOD_RE)})
-                 AND regexp_full_match(sp[3], {sql_str(PROTOCOL_RE)}) THEN sp
+            WHEN len(sp) = 3 AND sp[2] <> ''
+                 AND (sp[1] IN {COMMON_METHODS} OR regexp_full_match(sp[1], {sql_str(METHOD_RE)}))
+                 AND (sp[3] IN {COMMON_PROTOCOLS}
+                      OR regexp_full_match(sp[3], {sql_str(PROTOCOL_RE)})) THEN sp
             ELSE [{slow}]
             END"""
     url = "coalesce(url, req[2])"

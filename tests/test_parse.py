@@ -331,3 +331,15 @@ def test_parse_never_raises_and_agrees_with_an_oracle(name, data):
             assert row["reject"] is None, (line, row)
             for key, value in expected.items():
                 assert row[key] == value, (key, line, row)
+
+
+def test_request_split_shortcuts_are_values_the_regexes_accept():
+    """The split request skips METHOD_RE / PROTOCOL_RE for the common values: each of them
+    must be one the regex accepts, or the shortcut would accept what the regex refuses."""
+    from pipelines import parse
+
+    methods = re.findall(r"'([^']+)'", parse.COMMON_METHODS)
+    protocols = re.findall(r"'([^']+)'", parse.COMMON_PROTOCOLS)
+    assert "GET" in methods and "HTTP/1.1" in protocols
+    assert all(re.fullmatch(parse.METHOD_RE, m) for m in methods)
+    assert all(re.fullmatch(parse.PROTOCOL_RE, p) for p in protocols)
