@@ -1,17 +1,21 @@
 """GeoIP enrichment: country, city and autonomous system for client addresses.
 
-`GeoLookup` wraps up to three MaxMind-format databases (``.mmdb``), opened with
-``geoip2.database.Reader``:
+`GeoLookup` wraps up to three MaxMind-format databases (``.mmdb``), read with
+``maxminddb`` (the C reader geoip2 is built on):
 
 * ``country_db`` - a Country database (GeoLite2-Country, GeoIP2-Country, ...);
 * ``city_db``    - a City database; also supplies the country when no Country
   database is configured or the Country database has no answer;
 * ``asn_db``     - GeoLite2-ASN, or a GeoIP2-ISP database.
 
-The reader method is chosen from each file's ``metadata().database_type``
-(geoip2 refuses e.g. ``country()`` on a City file), so a City file works as
-``country_db`` and an ISP file works as ``asn_db``.  The country is always
-``country.iso_code`` (where the address is used), never ``registered_country``
+Each file's role is checked on its ``metadata().database_type`` the way geoip2
+checks it (geoip2 refuses e.g. ``country()`` on a City file), so a City file works
+as ``country_db`` and an ISP file works as ``asn_db``.  Lookups read the raw record
+(``Reader.get``) and take the four fields geoip2's models would give (``city.names.en``,
+``country.iso_code``, ``autonomous_system_number``, ``autonomous_system_organization``
+or else ``isp``), without building the models or raising on a miss: a hit in
+MaxMind's City test file took 14 us through geoip2 and 6 us this way, a miss 1.6
+and 0.2 us.  The country is always ``country.iso_code`` (where the address is used), never ``registered_country``
 (where the block is registered) - the two differ for many networks.
 
 Degraded operation never raises: a missing, unreadable or corrupt database
@@ -38,8 +42,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import geoip2.database
-import geoip2.errors
 import maxminddb
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
@@ -80,7 +82,7 @@ class GeoResult:
 
 _EMPTY = GeoResult(None, None, None, None)
 
-# Reader kinds, keyed by the geoip2.database.Reader method that serves them.
+# Database kinds each setting accepts, named after the geoip2 Reader method for them.
 _ROLE_KINDS: dict[str, frozenset[str]] = {
     "country_db": frozenset({"country", "city", "enterprise"}),
     "city_db": frozenset({"city", "enterprise"}),
@@ -108,14 +110,24 @@ def _kind_of(database_type: str) -> str | None:
     return None
 
 
+def _english_name(place: Any) -> str | None:
+    """geoip2's ``.name`` with locales=["en"]: the English name, else None."""
+    names = place.get("names") if isinstance(place, dict) else None
+    return names.get("en") if isinstance(names, dict) else None
+
+
+def _iso_code(place: Any) -> str | None:
+    return place.get("iso_code") if isinstance(place, dict) else None
+
+
 @dataclass(slots=True)
 class _Source:
     setting: str  # "country_db" | "city_db" | "asn_db"
     path: Path
-    reader: geoip2.database.Reader | None
+    reader: maxminddb.Reader | None
     database_type: str
     build_epoch: int | None
-    method: Callable[[str], Any] | None
+    method: Callable[[str], Any] | None  # the reader's get: the raw record, or None
 
 
 class GeoLookup:
@@ -166,7 +178,7 @@ class GeoLookup:
 
     def _open(self, setting: str, path: Path) -> _Source | None:
         try:
-            reader = geoip2.database.Reader(os.fspath(path), locales=["en"])
+            reader = maxminddb.open_database(os.fspath(path))
         except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
             self._warn(
                 f"GeoIP {setting} {path} is not readable "
@@ -189,7 +201,7 @@ class GeoLookup:
             reader=reader,
             database_type=database_type,
             build_epoch=getattr(metadata, "build_epoch", None),
-            method=getattr(reader, kind),
+            method=reader.get,
         )
 
     def _disable(self, source: _Source, exc: Exception) -> None:
@@ -206,13 +218,12 @@ class GeoLookup:
         )
 
     def _query(self, source: _Source | None, address: str) -> Any:
-        """The geoip2 model for `address`, or None (miss, bad address, unusable DB)."""
+        """The raw record (a dict) for `address`, or None (miss, bad address, unusable DB)."""
         if source is None or source.method is None:
             return None
         try:
-            return source.method(address)
-        except geoip2.errors.AddressNotFoundError:
-            return None
+            record = source.method(address)
+            return record if isinstance(record, dict) else None
         except ValueError:
             # Not an IP address, or an IPv6 address against an IPv4-only file.
             return None
@@ -250,20 +261,20 @@ class GeoLookup:
         city_country = None
         record = self._query(self._city, address)
         if record is not None:
-            city = record.city.name
-            city_country = record.country.iso_code
+            city = _english_name(record.get("city"))
+            city_country = _iso_code(record.get("country"))
         record = self._query(self._country, address)
         if record is not None:
-            country = record.country.iso_code
+            country = _iso_code(record.get("country"))
         if country is None:
             country = city_country
         record = self._query(self._asn, address)
         if record is not None:
-            asn = record.autonomous_system_number
-            as_org = record.autonomous_system_organization
+            asn = record.get("autonomous_system_number")
+            as_org = record.get("autonomous_system_organization")
             if as_org is None:
                 # GeoIP2-ISP files often name the ISP but not the AS organisation.
-                as_org = getattr(record, "isp", None)
+                as_org = record.get("isp")
         if country is None and city is None and asn is None and as_org is None:
             return _EMPTY
         return GeoResult(country=country, city=city, asn=asn, as_org=as_org)

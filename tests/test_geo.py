@@ -10,6 +10,7 @@ import ipaddress
 from pathlib import Path
 
 import geoip2.database
+import geoip2.errors
 import maxminddb
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -200,6 +201,50 @@ def test_invalid_node_count_fails_on_open(geodir):
         assert geo.lookup("81.2.69.160") == GeoResult("GB", None, None, None)
         assert geo.lookup("89.160.20.112") == GeoResult("SE", None, 29518, "Bredband2 AB")
     assert len(warnings) == 1
+
+
+def _geoip2_answer(reader: geoip2.database.Reader, kind: str, address: str) -> tuple:
+    """What geoip2's own models give for `address`: the reference for GeoLookup."""
+    try:
+        record = getattr(reader, kind)(address)
+    except geoip2.errors.AddressNotFoundError:
+        return (None, None, None, None)
+    if kind in ("asn", "isp"):
+        org = record.autonomous_system_organization
+        return (None, None, record.autonomous_system_number,
+                org if org is not None else getattr(record, "isp", None))
+    return (record.country.iso_code, getattr(record, "city", None) and record.city.name,
+            None, None)
+
+
+@pytest.mark.parametrize("name, setting, kind", [
+    ("GeoIP2-City-Test.mmdb", "city", "city"),
+    ("GeoLite2-City-Test.mmdb", "city", "city"),
+    ("GeoIP2-Country-Test.mmdb", "country", "country"),
+    ("GeoLite2-Country-Test.mmdb", "country", "country"),
+    ("GeoLite2-ASN-Test.mmdb", "asn", "asn"),
+    ("GeoIP2-ISP-Test.mmdb", "asn", "isp"),
+])
+def test_every_network_answers_as_geoip2s_models_do(geodir, name, setting, kind):
+    """GeoLookup reads raw records (maxminddb) instead of building geoip2's models: for an
+    address of every network in each test file, and for misses, it gives what the models
+    give (country.iso_code, city.name in English, AS number, AS organisation or ISP)."""
+    path = geodir / name
+    with maxminddb.open_database(str(path)) as raw:
+        addresses = [str(net.network_address) for net, _ in raw]
+        addresses += [str(net[-1]) for net, _ in raw if net.num_addresses > 1]
+    addresses += ["192.0.2.1", "2001:db8::1", "10.0.0.1"]  # misses
+    assert len(addresses) > 100
+    reference = geoip2.database.Reader(str(path), locales=["en"])
+    try:
+        with GeoLookup(**{f"{k}_db": path if k == setting else None
+                          for k in ("country", "city", "asn")}, warn=_no_warning) as geo:
+            for address in addresses:
+                country, city, asn, as_org = _geoip2_answer(reference, kind, address)
+                # a City file serving city_db gives the country too
+                assert geo.lookup(address) == GeoResult(country, city, asn, as_org), address
+    finally:
+        reference.close()
 
 
 def test_broken_data_section_fails_on_lookup(geodir):
