@@ -7,10 +7,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 APT_PACKAGES := chromium
+# to build the compiled line splitter (setup.py); Python's headers come with the interpreter
+# (python3-dev for Debian's own)
+BUILD_PACKAGES := gcc
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps demo test bench clean-data
+.PHONY: help install build-deps system-deps demo test bench clean-data
 
 help:
 	@echo "make demo   - install, generate sample logs, run the nightly flow, show where to look"
@@ -20,12 +23,24 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml setup.py pipelines/_fastsplit.c | $(BIN)/python build-deps
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
 install: $(STAMP)
+
+# A C compiler and Python's headers for pipelines/_fastsplit.c, only when missing.
+build-deps:
+	@missing=""; for p in $(BUILD_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	headers=$$($(PYTHON) -c "import os, sysconfig; print(os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))"); \
+	if [ "$$headers" != True ]; then missing="$$missing python3-dev"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 # Debian packages (Chromium for the browser tests), only when missing.
 system-deps:

@@ -169,7 +169,7 @@ def _split_path_expr(query_keep: tuple[str, ...]) -> str:
     return f"{base} || coalesce('?' || nullif({kept}, ''), '')"
 
 
-def _staged_sql(fmt: LogFormat, cfg: Config, as_of: dt.date) -> str:
+def _staged_sql(fmt: LogFormat, cfg: Config, as_of: dt.date, presplit: bool = False) -> str:
     """Parse + local day/hour + future check + DETAIL path, over the chunk relation."""
     tz = sql_str(cfg.timezone)
     # lines stamped after the end of the as-of day (+1 day of slack for clock skew) are
@@ -187,7 +187,7 @@ FROM (
     SELECT *,
         timezone({tz}, CAST(ts AS TIMESTAMPTZ)) AS local_ts,
         CASE WHEN url IS NOT NULL THEN {_path_expr(cfg.query_keep)} END AS path
-    FROM ({parse_sql(fmt, "chunk_lines", cfg.timezone)})
+    FROM ({parse_sql(fmt, "chunk_lines", cfg.timezone, presplit)})
 )
 """
 
@@ -337,11 +337,15 @@ class _Enrichments:
 def _parse_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
                  fmt: LogFormat, cfg: Config, as_of: dt.date, totals: _Totals) -> None:
     """Parse one chunk into the table `parsed_K` of the stage's private in-memory DuckDB
-    (on the stage's main thread, with the DuckDB threads of `stage_threads`)."""
-    work.register("chunk_lines", chunk.table)
+    (on the stage's main thread, with the DuckDB threads of `stage_threads`). The fields
+    of the common formats are split by compiled code first (`LogFormat.presplit`)."""
+    with totals.timed("parse"):
+        table = fmt.presplit(chunk.table)
+        work.register("chunk_lines", chunk.table if table is None else table)
     try:
         with totals.timed("parse"):
-            work.execute(f"CREATE OR REPLACE TABLE parsed_{k} AS " + _staged_sql(fmt, cfg, as_of))
+            work.execute(f"CREATE OR REPLACE TABLE parsed_{k} AS "
+                         + _staged_sql(fmt, cfg, as_of, presplit=table is not None))
     finally:
         work.unregister("chunk_lines")
 

@@ -69,6 +69,11 @@ class LogFormat:
         """Why a line does not match (names fields, never quotes the line)."""
         return f"does not match format {self.name}"
 
+    def presplit(self, table: pa.Table) -> pa.Table | None:
+        """`table` (line_no, line) with its fields split out by compiled code, for
+        `parse_sql(..., presplit=True)`; None when the format has no compiled path."""
+        return None
+
     def bind(self, table: pa.Table, carry: Any = None) -> tuple["LogFormat", Any]:
         """The format to parse this chunk with, and the state for the next chunk."""
         return self, None
@@ -162,8 +167,9 @@ def select_list(cols: dict[str, str]) -> str:
     return ",\n        ".join(f"{cols[name]} AS {name}" for name in FIELD_COLUMNS[4:])
 
 
-def parse_sql(fmt: LogFormat, relation: str, timezone: str) -> str:
-    """SELECT producing COLUMNS for every row of `relation` (line_no, line)."""
+def parse_sql(fmt: LogFormat, relation: str, timezone: str, presplit: bool = False) -> str:
+    """SELECT producing COLUMNS for every row of `relation` (line_no, line; with `presplit`,
+    the columns `fmt.presplit` added too)."""
     slow = ", ".join(f"nullif(regexp_extract(request, {sql_str(REQUEST_RE)}, {k}), '')"
                      for k in (1, 2, 3))
     # fast path: split on spaces; the regex runs only for the odd ones out
@@ -190,7 +196,8 @@ def parse_sql(fmt: LogFormat, relation: str, timezone: str) -> str:
     final = ",\n    ".join(f"CASE WHEN reject IS NULL THEN {exprs.get(name, name)} END AS {name}"
                            for name in COLUMNS[2:])
     return f"""
-WITH {fmt.fields_ctes(relation, timezone)},
+WITH {fmt.fields_ctes(relation, timezone, presplit=True) if presplit
+      else fmt.fields_ctes(relation, timezone)},
 requests AS (
     SELECT * EXCLUDE (vhost), lower(vhost) AS vhost, string_split(request, ' ') AS sp
     FROM fields

@@ -20,8 +20,16 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+import pyarrow as pa
+
 from .errors import InputError
 from .parse import NOT_ACCESS, LogFormat, canonical_exprs, select_list, sql_str
+
+try:  # compiled at install (setup.py); without it every format parses with RE2
+    from . import _fastsplit
+except ImportError:  # pragma: no cover - a checkout whose extension was not built
+    _fastsplit = None
 
 QUOTED = r'(?:[^"\\]|\\.)*'
 CANONICAL = (
@@ -31,6 +39,10 @@ CANONICAL = (
 )
 
 APACHE_TIME = "%d/%b/%Y:%H:%M:%S %z"
+# field regexes pipelines._fastsplit scans without RE2, by its kind number
+NATIVE_KINDS = {r"\S+": 1, r"[^\]]+": 2, QUOTED: 3, r"\d+|-": 4, r"\d{1,3}|-": 5, r"\d+": 6}
+MATCH_COLUMN = "f__match"  # presplit: the line matches the format
+FIELD_PREFIX = "f_"  # presplit: a captured field's text
 _META = set(".^$|?*+()[]{}\\")
 
 
@@ -65,20 +77,26 @@ class RegexFormat(LogFormat):
 
     kind = "regex"
 
-    def fields_ctes(self, relation: str, timezone: str) -> str:
-        """`matched` (one regexp_extract per pattern) and `fields` (typed canonical columns)."""
+    def fields_ctes(self, relation: str, timezone: str, presplit: bool = False) -> str:
+        """`matched` (one regexp_extract per pattern; with `presplit`, the columns of
+        `presplit` instead) and `fields` (typed canonical columns)."""
         extracts = []
         where: dict[str, str] = {}
-        for k, (pattern, names) in enumerate(self.patterns):
-            alias = f"g{k}"
-            name_list = ", ".join(sql_str(n) for n in names)
-            extracts.append(f"regexp_extract(line, {sql_str(pattern)}, [{name_list}]) AS {alias}")
-            for n in names:
-                where[n] = f"{alias}.{n}"
+        if presplit:
+            extracts = [MATCH_COLUMN] + [FIELD_PREFIX + f.name for f in self.captured]
+            where = {f.name: FIELD_PREFIX + f.name for f in self.captured}
+            matches = MATCH_COLUMN
+        else:
+            for k, (pattern, names) in enumerate(self.patterns):
+                alias = f"g{k}"
+                name_list = ", ".join(sql_str(n) for n in names)
+                extracts.append(f"regexp_extract(line, {sql_str(pattern)}, [{name_list}]) AS {alias}")
+                for n in names:
+                    where[n] = f"{alias}.{n}"
+            matches = f"{where[self.sentinel]} <> ''"
 
         cols = canonical_exprs(where, self.time_format, timezone)
-        end = where[self.sentinel]
-        reason = (f"CASE WHEN {end} = '' AND regexp_matches(line, {sql_str(self.not_access)}) "
+        reason = (f"CASE WHEN NOT ({matches}) AND regexp_matches(line, {sql_str(self.not_access)}) "
                   f"THEN {sql_str(NOT_ACCESS)} END" if self.not_access else "NULL::VARCHAR")
         return f"""matched AS (
     SELECT line_no, line, {", ".join(extracts)}
@@ -87,12 +105,69 @@ class RegexFormat(LogFormat):
 fields AS (
     SELECT
         line_no,
-        CASE WHEN {end} = '' THEN line END AS line,
-        {end} <> '' AS is_match,
+        CASE WHEN NOT ({matches}) THEN line END AS line,
+        {matches} AS is_match,
         {reason} AS reason,
         {select_list(cols)}
     FROM matched
 )"""
+
+    @cached_property
+    def native_steps(self) -> tuple[tuple[int, int, bytes], ...] | None:
+        """The format as a program of pipelines._fastsplit, or None when a field is of a
+        kind it does not know or is not delimited by the literal after it.
+
+        Each field must be followed by a literal whose first character the field cannot
+        hold (or, for the last field, end where the line or the trailing fields begin):
+        then the regex matches a line in one way only, the one a greedy scan finds."""
+        if self.not_access:
+            return None
+        steps: list[tuple[int, int, bytes]] = []
+        seen: set[str] = set()
+        for i, tok in enumerate(self.tokens):
+            if isinstance(tok, str):
+                if tok:
+                    steps.append((0, 0, tok.encode("utf-8")))
+                continue
+            kind = NATIVE_KINDS.get(tok.regex)
+            if kind is None:
+                return None
+            after = self.tokens[i + 1] if i + 1 < len(self.tokens) else None
+            if isinstance(after, Field) or after == "":
+                return None
+            # what may follow: the next literal's first character, or (last field) the
+            # start of the trailing fields, a \r or the line's end
+            follow = after[0] if after else " \r\n"
+            if any(_native_holds(kind, c) for c in follow):
+                return None
+            capture = tok.name != "skip" and tok.name not in seen
+            seen.add(tok.name)
+            steps.append((kind, int(capture), b""))
+        return tuple(steps)
+
+    def presplit(self, table: pa.Table) -> pa.Table | None:
+        """The chunk's lines with MATCH_COLUMN and one FIELD_PREFIX column per captured
+        field, split by pipelines._fastsplit (~10x faster than the two RE2 patterns)."""
+        steps = self.native_steps
+        if steps is None or _fastsplit is None:
+            return None
+        batches = []
+        for batch in table.to_batches():
+            lines = batch.column("line")
+            if lines.type != pa.large_string() or lines.null_count:
+                return None
+            _, offsets, data = lines.buffers()
+            match, fields = _fastsplit.split(steps, self.trailing, offsets, data, lines.offset,
+                                             len(lines))
+            columns = {"line_no": batch.column("line_no"), "line": lines,
+                       MATCH_COLUMN: pa.array(np.frombuffer(match, dtype=np.bool_))}
+            for f, (offs, values) in zip(self.captured, fields):
+                columns[FIELD_PREFIX + f.name] = pa.LargeStringArray.from_buffers(
+                    len(lines), pa.py_buffer(offs), pa.py_buffer(values))
+            batches.append(pa.RecordBatch.from_pydict(columns))
+        if not batches:
+            return None
+        return pa.Table.from_batches(batches)
 
     @cached_property
     def captured(self) -> tuple[Field, ...]:
@@ -216,6 +291,17 @@ fields AS (
             return f"{prefix}: field {_label(prev)} is malformed or not followed by {tok!r}"
         return f"{prefix}: expected {tok!r} at the start" if prev is None else \
             f"{prefix}: expected {tok!r}"
+
+
+def _native_holds(kind: int, c: str) -> bool:
+    """Whether a field of this pipelines._fastsplit kind can hold character `c`."""
+    if kind == 1:
+        return c not in " \t\n\f\r"
+    if kind == 2:
+        return c != "]"
+    if kind == 3:
+        return c != '"'
+    return "0" <= c <= "9"  # digits; a '-' alone is a whole field, never part of one
 
 
 def _can_hold(tok: Token, c: str) -> bool:
