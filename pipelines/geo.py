@@ -15,8 +15,9 @@ as ``country_db`` and an ISP file works as ``asn_db``.  Lookups read the raw rec
 ``country.iso_code``, ``autonomous_system_number``, ``autonomous_system_organization``
 or else ``isp``), without building the models or raising on a miss: a hit in
 MaxMind's City test file took 14 us through geoip2 and 6 us this way, a miss 1.6
-and 0.2 us.  The country is always ``country.iso_code`` (where the address is used), never ``registered_country``
-(where the block is registered) - the two differ for many networks.
+and 0.2 us.  The country is always ``country.iso_code`` (where the address is
+used), never ``registered_country`` (where the block is registered) - the two
+differ for many networks.
 
 Degraded operation never raises: a missing, unreadable or corrupt database
 produces exactly one warning (naming the setting and the file) through the

@@ -354,7 +354,8 @@ def _parse_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
 def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int, *,
                     fmt: LogFormat, cfg: Config, file_id: int, as_of: dt.date,
                     window: dt.date, default_vhost: str, enrichments: _Enrichments,
-                    stage: Path, totals: _Totals) -> tuple[Callable[..., None], Callable[..., None]]:
+                    stage: Path, totals: _Totals,
+                    ) -> tuple[Callable[..., None], Callable[..., None]]:
     """Enrich, count and reject one parsed chunk on `work` (the cursor of the enrichment
     tables); return the chunk's two writes, RAW days and DETAIL. `stage_file` runs the
     steps of consecutive chunks at once, each on its own cursor and thread: chunk K+2 is
@@ -919,7 +920,8 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
     stage = raw.staging_dir(cfg.data_dir, file_id)
     planned = PlannedFile(**_read_json(stage / PLAN_NAME, "plan"))
     staged = StagedFile(**_read_json(stage / MANIFEST_NAME, "manifest"))
-    sha256, size = (planned.sha256, planned.size) if planned.sha256 else (staged.sha256, staged.size)
+    sha256, size = ((planned.sha256, planned.size) if planned.sha256
+                    else (staged.sha256, staged.size))
     earlier = (_already(con, "content_sha256", staged.content_sha256)
                or _already(con, "sha256", sha256))
     if earlier is not None or not staged.lines_read:

@@ -90,7 +90,8 @@ class RegexFormat(LogFormat):
             for k, (pattern, names) in enumerate(self.patterns):
                 alias = f"g{k}"
                 name_list = ", ".join(sql_str(n) for n in names)
-                extracts.append(f"regexp_extract(line, {sql_str(pattern)}, [{name_list}]) AS {alias}")
+                extracts.append(
+                    f"regexp_extract(line, {sql_str(pattern)}, [{name_list}]) AS {alias}")
                 for n in names:
                     where[n] = f"{alias}.{n}"
             matches = f"{where[self.sentinel]} <> ''"

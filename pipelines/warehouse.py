@@ -18,7 +18,15 @@ import duckdb
 
 from .errors import ConfigError, WeblogError
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+def _sql_dir(package: Path) -> Path:
+    """sql/ beside the package in a checkout (editable install), else the copy an installed
+    wheel carries inside the package (pyproject.toml maps sql/ to pipelines/sql/)."""
+    beside = package.parent / "sql"
+    return beside if (beside / "schema").is_dir() else package / "sql"
+
+
+SQL_DIR = _sql_dir(Path(__file__).resolve().parent)
 WAREHOUSE_NAME = "warehouse.duckdb"
 _MIGRATION = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 

@@ -126,7 +126,8 @@ def _lines(draw, fmt: RegexFormat) -> bytes:
                 parts[i] = parts[i][:-1]
             else:
                 at = draw(st.integers(0, len(parts[i])))
-                parts[i] = parts[i][:at] + draw(st.sampled_from(list(' "\\]\t\r-9'))) + parts[i][at:]
+                extra = draw(st.sampled_from(list(' "\\]\t\r-9')))
+                parts[i] = parts[i][:at] + extra + parts[i][at:]
         tail = draw(st.sampled_from(["", "", " extra", " \"x\" 12", "\t1", " a\rb", "\r", " "]))
         end = draw(st.sampled_from(["\n", "\n", "\r\n", " \n", ""]))
         out.append("".join(parts) + tail + end)

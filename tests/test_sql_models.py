@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 
 import duckdb
+import pytest
+import stats_fixture as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import pytest
+from stats_fixture import DAYS, K_MIN
 
 from pipelines import aggregate, raw, warehouse
 from pipelines.aggregate import MARTS, data_test_failures, data_tests
-import stats_fixture as sf
-from stats_fixture import DAYS, K_MIN
 
 MODELS = sorted((warehouse.SQL_DIR / "marts").glob("*.sql")) + sorted(
     (warehouse.SQL_DIR / "staging").glob("*.sql"))

@@ -1,0 +1,43 @@
+"""What an installed wheel carries: the SQL models and the compiled splitter.
+
+`pip install .` (not the editable install `make` uses) copies only packages and their
+package data, so sql/ is mapped into the wheel as pipelines/sql/ (pyproject.toml) and
+warehouse.SQL_DIR falls back to that copy when no checkout's sql/ sits beside the package.
+"""
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from pathlib import Path
+
+from pipelines import warehouse
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_sql_dir_is_the_checkouts_then_the_packages(tmp_path):
+    package = tmp_path / "site" / "pipelines"
+    (package / "sql" / "schema").mkdir(parents=True)
+    assert warehouse._sql_dir(package) == package / "sql"  # an installed wheel
+    (tmp_path / "site" / "sql" / "schema").mkdir(parents=True)
+    assert warehouse._sql_dir(package) == tmp_path / "site" / "sql"  # a checkout
+    assert warehouse.SQL_DIR == REPO / "sql"
+
+
+def test_every_sql_file_is_in_the_wheel():
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    config = pyproject["tool"]["setuptools"]
+    assert "pipelines.sql" in config["packages"]
+    assert config["package-dir"]["pipelines.sql"] == "sql"
+    patterns = config["package-data"]["pipelines.sql"]
+    files = [p.relative_to(REPO / "sql").as_posix() for p in (REPO / "sql").rglob("*")
+             if p.is_file()]
+    assert len(files) > 20
+    missed = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    assert missed == []
+
+
+def test_the_compiled_splitter_is_built_from_a_tracked_source():
+    setup = (REPO / "setup.py").read_text(encoding="utf-8")
+    assert '"pipelines._fastsplit", ["pipelines/_fastsplit.c"]' in setup
+    assert (REPO / "pipelines" / "_fastsplit.c").is_file()
