@@ -795,7 +795,9 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
         with raw.private_umask(), open(planned.path, "rb") as handle:
             stream, stats.compression = lines.open_decompressed(handle)
             chunks = lines.prefetch(lines.iter_chunks(
-                stream, stats, skip_bytes=planned.skip_bytes, first_line_no=planned.first_line_no,
+                stream, stats, chunk_bytes=lines.chunk_size(
+                    os.fstat(handle.fileno()).st_size, stats.compression is not None),
+                skip_bytes=planned.skip_bytes, first_line_no=planned.first_line_no,
                 complete_only=planned.complete_only))
             # three chunks at once: K+2 parsed here, K+1 classified and K written in threads
             workers = raw_writer, detail_writer, classifier = (

@@ -279,3 +279,15 @@ def test_text_starting_like_bzip2_magic_is_text():
     got, stats, _ = read_all(data)
     assert stats.compression is None
     assert got == [data.decode()]
+
+
+def test_chunk_size_grows_for_big_files():
+    """Each chunk looks its values up in tables that grow with the file: big files (their
+    content, estimated for compressed ones) read bigger chunks."""
+    small, big = lines.CHUNK_BYTES, lines.LARGE_CHUNK_BYTES
+    assert small < big
+    assert lines.chunk_size(1 << 20, compressed=False) == small
+    assert lines.chunk_size(lines.LARGE_CONTENT_BYTES - 1, compressed=False) == small
+    assert lines.chunk_size(lines.LARGE_CONTENT_BYTES, compressed=False) == big
+    assert lines.chunk_size(lines.LARGE_CONTENT_BYTES // lines.COMPRESSION_RATIO,
+                            compressed=True) == big
