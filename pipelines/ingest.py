@@ -42,6 +42,7 @@ import collections
 import concurrent.futures
 import contextlib
 import datetime as dt
+import functools
 import glob
 import itertools
 import json
@@ -434,7 +435,8 @@ def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int,
                           WHERE p.reject IS NULL AND p.day = DATE '{day}')
                     TO {sql_str(target.as_posix())} (FORMAT parquet, COMPRESSION zstd)""")
 
-    def write_detail(cur: duckdb.DuckDBPyConnection, raw_written: Callable[[], None]) -> None:
+    def write_detail(cur: duckdb.DuckDBPyConnection,
+                     raw_written: concurrent.futures.Future) -> None:
         with totals.timed("detail_stage"):
             vhost_expr = f"coalesce(mv.masked, p.vhost, {sql_str(default_vhost)})"
             select = DETAIL_SELECT.format(
@@ -444,7 +446,9 @@ def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int,
             # staged DETAIL is read back once by the commit: fast codec, not small files
             cur.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} "
                         "(FORMAT parquet, COMPRESSION lz4_raw)")
-        raw_written()  # the RAW writes read the chunk too: drop it once they are done
+        # the RAW writes read the chunk too: drop it once they are done (their error, if
+        # any, is raised by the RAW writer)
+        concurrent.futures.wait([raw_written])
         cur.execute(f"DROP TABLE {parsed}")
         for enrichment in enrichments:
             enrichment.drop_slice(cur, k)
@@ -600,11 +604,11 @@ def plan_files(con: duckdb.DuckDBPyConnection, cfg: Config,
     planned = []
     jobs = [(_spool_stdin(cfg.data_dir) if name == "-" else Path(name), name, fmt, vhost)
             for name, fmt, vhost in jobs]
-    shared = _shared_sizes(con, [path for path, *_ in jobs])
-    for path, name, fmt, vhost in jobs:
+    sizes = [_size(path) for path, *_ in jobs]
+    shared = _shared_sizes(con, sizes)
+    for (path, name, fmt, vhost), size in zip(jobs, sizes):
         shown = STDIN if name == "-" else str(Path(name).absolute())
         try:
-            size = _size(path)
             planned.append(_plan_one(con, cfg, path, shown, fmt, vhost, seen,
                                      hash_now=size is None or size in shared))
         except (WeblogError, OSError) as exc:
@@ -624,15 +628,15 @@ def _size(path: Path) -> int | None:
         return None  # _plan_one reports it
 
 
-def _shared_sizes(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> set[int]:
+def _shared_sizes(con: duckdb.DuckDBPyConnection, sizes: list[int | None]) -> set[int]:
     """Sizes that two files of the run, or a file of the run and a ledger row, share: only
     such files can hold the same bytes, so only they are hashed before staging."""
-    sizes = collections.Counter(s for s in map(_size, paths) if s is not None)
-    shared = {s for s, n in sizes.items() if n > 1}
-    if sizes:
+    counts = collections.Counter(s for s in sizes if s is not None)
+    shared = {s for s, n in counts.items() if n > 1}
+    if counts:
         shared |= {s for (s,) in con.execute(
             "SELECT DISTINCT size FROM ingested_files WHERE list_contains(?, size)",
-            [sorted(set(sizes))]).fetchall()}
+            [sorted(counts)]).fetchall()}
     return shared
 
 
@@ -700,9 +704,9 @@ def _file_hash(planned: PlannedFile, stats: lines.ReadStats) -> tuple[str, int]:
 class _Worker:
     """One step of a chunk at a time on a cursor of the stage's DuckDB, in a thread.
 
-    `submit` first waits for the previous job (re-raising its error), so at most one job
-    runs while the caller goes on, and jobs run in order; `failed_lines` is the line range
-    of the job that failed. `close` waits for what runs (on any exit: the connection must
+    `submit` first waits for the previous job (re-raising its error) and returns the new
+    job's future, so at most one job runs while the caller goes on, and jobs run in order;
+    `failed_lines` is the line range of the job that failed. `close` waits for what runs (on any exit: the connection must
     not close under a running query) without raising, after an error has been raised.
     """
 
@@ -719,7 +723,7 @@ class _Worker:
             pending.result()
 
     def submit(self, job: Callable[[duckdb.DuckDBPyConnection], None],
-               lines_at: tuple[int, int]) -> None:
+               lines_at: tuple[int, int]) -> concurrent.futures.Future:
         self.wait()
 
         def run(cur: duckdb.DuckDBPyConnection) -> None:
@@ -730,6 +734,7 @@ class _Worker:
                 raise
 
         self.pending = self.pool.submit(run, self.cur)
+        return self.pending
 
     def close(self) -> None:
         if self.pending is not None:
@@ -804,7 +809,7 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
                 _Worker(con, spill, "weblog-raw"), _Worker(con, spill, "weblog-detail"),
                 _Worker(con, spill, "weblog-classify"))
             enrichments = _Enrichments.open(classifier.cur, cfg, geo, rdns)
-            # closed in reverse: the classifier (which submits writes) before the writer
+            # closed in reverse: the classifier (which submits writes) before the writers
             with contextlib.closing(chunks), contextlib.closing(raw_writer), \
                     contextlib.closing(detail_writer), contextlib.closing(classifier):
                 for k in itertools.count():
@@ -826,10 +831,9 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
                         write_raw, write_detail = writes
                         # each waits for the previous chunk's; the DETAIL write for this
                         # chunk's RAW write before it drops the chunk
-                        raw_writer.submit(write_raw, at)
-                        raw_done = raw_writer.pending
-                        detail_writer.submit(
-                            lambda cur: write_detail(cur, lambda: _wait_for(raw_done)), at)
+                        raw_done = raw_writer.submit(write_raw, at)
+                        detail_writer.submit(functools.partial(write_detail,
+                                                               raw_written=raw_done), at)
 
                     classifier.submit(classify, lines_at)  # waits for the previous chunk's
                     if progress is not None:
@@ -886,11 +890,6 @@ def stage_file(cfg: Config, file_id: int, *, as_of: dt.date, geo: GeoLookup | No
         _clear_stage(stage)
         raise _stopped(planned.shown, storage_error(exc) or type(exc).__name__) from None
     return staged
-
-
-def _wait_for(future: concurrent.futures.Future | None) -> None:
-    if future is not None:
-        concurrent.futures.wait([future])
 
 
 def _failed_lines(workers: tuple[_Worker, ...]) -> tuple[int, int] | None:
