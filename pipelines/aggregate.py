@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from . import raw, warehouse
+from . import detail, raw, warehouse
 from .config import Config
 from .domains import classify_referrer
 from .errors import InputError, WeblogError, stop_if_interrupted
@@ -79,10 +79,8 @@ class AggregateResult:
 
 def days_needing_stats(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
     """Days in DETAIL without statistics, or whose statistics miss a newer ingest."""
-    rows = con.execute("""
-        with detail_days as (
-            select day, max(source_file_id) as newest from requests group by day
-        )
+    rows = con.execute(f"""
+        with detail_days as ({detail.newest_file_per_day(con)})
         select d.day from detail_days d left join stats_days s using (day)
         where s.day is null or d.newest > s.ingest_watermark
         order by d.day
@@ -92,12 +90,11 @@ def days_needing_stats(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
 
 def stats_current(con: duckdb.DuckDBPyConnection, day: dt.date) -> bool:
     """True when `day` has statistics covering every DETAIL row it has now."""
-    row = con.execute("""
-        select s.ingest_watermark >= coalesce(
-            (select max(source_file_id) from requests where day = $day), -1)
-        from stats_days s where s.day = $day
-    """, {"day": day}).fetchall()
-    return bool(row and row[0][0])
+    row = con.execute("select ingest_watermark from stats_days where day = ?", [day]).fetchall()
+    if not row or row[0][0] is None:
+        return False
+    newest = detail.newest_file_of(con, day)
+    return row[0][0] >= (newest if newest is not None else -1)
 
 
 def stats_day_rows(con: duckdb.DuckDBPyConnection) -> list[dict]:
@@ -135,8 +132,8 @@ def referrer_class(domain: str | None, vhost: str | None, site_domains: tuple[st
 
 def _referrer_classes(con: duckdb.DuckDBPyConnection, day: dt.date,
                       site_domains: tuple[str, ...]) -> pa.Table:
-    pairs = con.execute("select distinct vhost, referrer_domain from requests "
-                        "where day = ? and referrer_domain is not null", [day]).fetchall()
+    pairs = con.execute("select distinct vhost, referrer_domain from detail_batch "
+                        "where referrer_domain is not null").fetchall()
     return pa.table({
         "vhost": pa.array([v for v, _ in pairs], pa.string()),
         "referrer_domain": pa.array([d for _, d in pairs], pa.string()),
@@ -179,6 +176,11 @@ def _stage(con: duckdb.DuckDBPyConnection, cfg: Config, day: dt.date, files: lis
     for name in ("stg_requests", "stg_raw_visitors", "stg_referrer_classes"):
         con.execute(f"drop table if exists {name}")
     con.execute("drop view if exists raw_batch")
+    con.execute("drop view if exists detail_batch")
+    # the day's DETAIL: its files (nothing of any other day) and its rows in the table
+    files_of_day = detail.day_files(con, cfg.data_dir, day)
+    con.execute("create temp view detail_batch as "
+                + detail.relation_sql(con, files_of_day, f"day = DATE '{day}'"))
     if source == "raw":
         listing = ", ".join(sql_str(f.as_posix()) for f in files)
         con.execute(f"create temp view raw_batch as select * from read_parquet([{listing}], "
@@ -199,6 +201,7 @@ def _unstage(con: duckdb.DuckDBPyConnection) -> None:
     for name in ("stg_requests", "stg_raw_visitors", "stg_referrer_classes"):
         con.execute(f"drop table if exists {name}")
     con.execute("drop view if exists raw_batch")
+    con.execute("drop view if exists detail_batch")
 
 
 def _aggregate_day(con: duckdb.DuckDBPyConnection, cfg: Config, day: dt.date,
@@ -254,8 +257,7 @@ def aggregate_days(con: duckdb.DuckDBPyConnection, cfg: Config,
     todo = sorted(set(days)) if explicit else days_needing_stats(con)
     if as_of is not None:
         todo = [d for d in todo if d <= as_of]
-    counts = dict(con.execute("select day, count(*) from requests group by day").fetchall()) \
-        if todo else {}
+    counts = detail.rows_per_day(con) if todo else {}
     for day in todo:
         n = counts.get(day, 0)
         if n == 0:
@@ -284,9 +286,8 @@ def aggregate_days(con: duckdb.DuckDBPyConnection, cfg: Config,
 def detail_days(con: duckdb.DuckDBPyConnection, start: dt.date | None,
                 end: dt.date | None) -> list[dt.date]:
     """Days with DETAIL rows inside [start, end] (open ends allowed)."""
-    rows = con.execute("select distinct day from requests where day >= coalesce(?, day) "
-                       "and day <= coalesce(?, day) order by day", [start, end]).fetchall()
-    return [d for (d,) in rows]
+    return [d for d in detail.rows_per_day(con)
+            if (start is None or d >= start) and (end is None or d <= end)]
 
 
 def run_aggregate(cfg: Config, *, start: dt.date | None = None, end: dt.date | None = None,

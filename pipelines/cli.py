@@ -102,7 +102,7 @@ def cli(ctx: click.Context, config_path: str | None, data_dir: str | None,
     """weblog: web-access log analytics with privacy-limited retention.
 
     Ingests access logs into a short-lived RAW tier (full addresses, purged after
-    retention.raw_days) and an anonymised DETAIL table, computes daily statistics in
+    retention.raw_days) and an anonymised DETAIL tier, computes daily statistics in
     DuckDB, and proves to auditors that raw addresses are gone.
 
     Quick start: `weblog demo`, then `weblog status`.
@@ -182,7 +182,7 @@ def print_ingest_results(results: list, as_json: bool) -> None:
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[str, ...], format_name: str | None,
            vhost: str | None, as_of: dt.date | None, as_json: bool) -> None:
-    """Ingest access logs into the RAW tier and the DETAIL table.
+    """Ingest access logs into the RAW and DETAIL tiers.
 
     PATH may be a file, a glob (quote it), a .gz/.bz2/.xz/.zst file, or '-' for stdin.
     Without PATH, the [[sources]] of the config are ingested. Content already ingested
@@ -699,8 +699,9 @@ def demo(ctx: click.Context, as_of: dt.date | None, days: int) -> None:
     for line in where_to_look(cfg):
         click.echo(line)
     click.echo(f"Next: `weblog status` shows this again; `weblog ingest PATH` adds your own logs; "
-               f"the DETAIL table `requests` is in {info['warehouse']} (open it read-only with "
-               "DuckDB); RAW Parquet files are under raw/ (owner-only).")
+               f"DETAIL is the view `requests` in {info['warehouse']} (open it read-only with "
+               "DuckDB; its Parquet files are under detail/); RAW Parquet files are under raw/ "
+               "(owner-only).")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -49,7 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Days the RAW tier (full addresses, full URLs, user agents, rejects) is kept; "
             "with 7 and as-of D, days D-7 .. D are inside the window."),
     Setting("retention.detail_days", "detail_days", 90, "int",
-            "Days the DETAIL table `requests` (truncated addresses) is kept."),
+            "Days DETAIL (truncated addresses; `detail/`, the warehouse view `requests`) is kept."),
     Setting("retention.purge_source_logs", "purge_source_logs", False, "bool",
             "Also delete source log files once ingested and older than raw_days."),
     Setting("anonymize.ipv4_prefix", "ipv4_prefix", 24, "int",

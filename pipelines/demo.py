@@ -101,8 +101,8 @@ def where_to_look(cfg: Config) -> list[str]:
     """Lines saying where the demo's results are (only what this build produced)."""
     tables = _tables(cfg.data_dir)
     stats = [t for t in tables if t.startswith(("daily_", "hourly_"))]
-    tiers = f"DETAIL table `requests`, {len(stats)} statistics tables" if stats else \
-        "DETAIL table `requests`"
+    tiers = f"DETAIL (view `requests`), {len(stats)} statistics tables" if stats else \
+        "DETAIL (view `requests`)"
     out = [f"Warehouse: {warehouse.warehouse_path(cfg.data_dir)} ({tiers})."]
     out.append("Read the statistics: `weblog stats` (the latest day), `weblog stats --day D`, "
                "`weblog export daily_traffic -o traffic.csv`." if stats else

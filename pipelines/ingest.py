@@ -1,4 +1,4 @@
-"""Ingest: one source log into the RAW tier and the DETAIL table, all or nothing.
+"""Ingest: one source log into the RAW and DETAIL tiers, all or nothing.
 
 An ingest run has three steps per file, so that the expensive middle one can run on
 several files at once (threads, or Dask workers on other processes) while the warehouse
@@ -16,16 +16,17 @@ is only ever written by one connection, in a fixed order:
     hosts and address-bearing texts (pipelines.enrich), then
       - COPY parsed rows inside the RAW window to raw/.staging/F/date=D/    (full data)
       - COPY rejected lines with their reason to .staging/F/rejects/date=AS_OF/
-      - COPY the anonymised rows to .staging/F/detail/                      (DETAIL)
+      - COPY the anonymised rows to .staging/F/detail/date=D/             (DETAIL)
     (three chunks at once, each step on its own cursor and thread: one is parsed while
     the one before is enriched, counted and rejected and the one before that is written,
     its RAW and its DETAIL files by two threads)
     and write .staging/F/manifest.json (counts and content hashes). Memory is bounded by
     the chunk size: what a chunk creates is dropped once it is written;
  3. commit (warehouse, in plan order): a file whose decompressed content is already in the
-    ledger (a rotated, recompressed copy) is dropped; otherwise ONE transaction inserts its
-    DETAIL rows and its ledger row in `ingested_files`; then the staged RAW files are
-    promoted (pipelines.raw).
+    ledger (a rotated, recompressed copy) is dropped; otherwise its DETAIL files are moved
+    into detail/ and ONE transaction lists them in `detail_files` (pipelines.detail: only
+    listed files are DETAIL) and writes its ledger row in `ingested_files`; then the staged
+    RAW files are promoted (pipelines.raw).
 Serial ingest (`ingest_paths`, the CLI) and the concurrent flow run the same three steps,
 so they produce the same warehouse. A crash before a commit leaves only staging, which the
 next run discards; a crash after it leaves staging that the next run promotes.
@@ -59,7 +60,7 @@ from typing import Any
 
 import duckdb
 
-from . import anonymize, detect, enrich, lines, raw, retention, sources, warehouse
+from . import anonymize, detail, detect, enrich, lines, raw, retention, sources, warehouse
 from .config import Config
 from .errors import (
     IngestError,
@@ -79,6 +80,7 @@ from .rdns import ReverseDNS, open_reverse_dns
 log = logging.getLogger("weblog.ingest")
 
 DIAGNOSE_PER_CHUNK = 200  # detailed reject reasons computed in Python per chunk
+DETAIL_DAYS_PER_SCAN = 3  # a chunk spanning more days is materialised once, then split
 STDIN = "<stdin>"
 ADDRESS_HINT_RE = r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:"
 
@@ -144,9 +146,10 @@ def committed_file_ids(con: duckdb.DuckDBPyConnection) -> set[int]:
 def recover(con: duckdb.DuckDBPyConnection, data_dir: Path) -> dict[str, list[int]]:
     """Finish or discard what an interrupted ingest left in RAW staging."""
     done = raw.recover(data_dir, committed_file_ids(con))
-    if done["promoted"] or done["discarded"]:
-        log.info("recovered interrupted ingests: promoted %s, discarded %s",
-                 done["promoted"], done["discarded"])
+    swept = detail.sweep(con, data_dir)
+    if done["promoted"] or done["discarded"] or swept:
+        log.info("recovered interrupted runs: promoted %s, discarded %s, %d DETAIL file(s) "
+                 "no transaction listed deleted", done["promoted"], done["discarded"], len(swept))
     return done
 
 
@@ -435,17 +438,29 @@ def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int,
                           WHERE p.reject IS NULL AND p.day = DATE '{day}')
                     TO {sql_str(target.as_posix())} (FORMAT parquet, COMPRESSION zstd)""")
 
+    detail_days = sorted(days or [])
+
     def write_detail(cur: duckdb.DuckDBPyConnection,
                      raw_written: concurrent.futures.Future) -> None:
+        # DETAIL: every parsed row, one file per day, in the files the commit moves into
+        # detail/ (pipelines.detail). Few days: a filtered COPY per day; many (a sparse log
+        # whose chunk spans weeks): the rows once into a table, then a COPY per day of it
         with totals.timed("detail_stage"):
             vhost_expr = f"coalesce(mv.masked, p.vhost, {sql_str(default_vhost)})"
             select = DETAIL_SELECT.format(
                 parsed=parsed, k=k, file_id=file_id, default_vhost=sql_str(default_vhost),
                 internal=_internal_referrer(cfg.site_domains, vhost_expr))
-            detail = raw.ensure_dir(stage / raw.DETAIL_STAGE) / f"{k}.parquet"
-            # staged DETAIL is read back once by the commit: fast codec, not small files
-            cur.execute(f"COPY ({select}) TO {sql_str(detail.as_posix())} "
-                        "(FORMAT parquet, COMPRESSION lz4_raw)")
+            source = f"({select})"
+            if len(detail_days) > DETAIL_DAYS_PER_SCAN:
+                cur.execute(f"CREATE TABLE detail_{k} AS {select}")
+                source = f"detail_{k}"
+            for day in detail_days:
+                folder = raw.ensure_dir(stage / raw.DETAIL_STAGE / raw.partition_name(day))
+                target = folder / f"{file_id}-{k}.parquet"
+                cur.execute(f"COPY (SELECT * FROM {source} WHERE day = DATE '{day}') "
+                            f"TO {sql_str(target.as_posix())} (FORMAT parquet, COMPRESSION zstd)")
+            if len(detail_days) > DETAIL_DAYS_PER_SCAN:
+                cur.execute(f"DROP TABLE detail_{k}")
         # the RAW writes read the chunk too: drop it once they are done (their error, if
         # any, is raised by the RAW writer)
         concurrent.futures.wait([raw_written])
@@ -897,9 +912,24 @@ def _failed_lines(workers: tuple[_Worker, ...]) -> tuple[int, int] | None:
     return next((w.failed_lines for w in workers if w.failed_lines), None)
 
 
+class DiskStopped(IngestError):
+    """A file's ingest stopped by the disk (full, or a file-size limit)."""
+
+
 def _stopped(shown: str, why: str) -> IngestError:
     """A file's ingest stopped by the disk (full, or a file-size limit): nothing kept."""
-    return IngestError(f"Ingest of {shown} stopped: {why}; nothing of it was kept.")
+    return DiskStopped(f"Ingest of {shown} stopped: {why}; nothing of it was kept.")
+
+
+def _close(con: duckdb.DuckDBPyConnection, *, disk_stopped: bool) -> None:
+    """Close the warehouse. After the disk stopped a write, without DuckDB's checkpoint on
+    close: a checkpoint that the disk stops half-way can leave the file unreadable (seen
+    under a file-size limit: blocks past the limit refused, the rest written), while the
+    write-ahead log is complete and is applied when the warehouse is next opened."""
+    if disk_stopped:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("PRAGMA disable_checkpoint_on_shutdown")
+    con.close()
 
 
 def _iso(ts: dt.datetime | None) -> str | None:
@@ -933,26 +963,33 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
         return IngestResult(planned.shown, "already ingested" if earlier else "no new lines",
                             duplicate_of=earlier,
                             seconds=staged.seconds + time.perf_counter() - started)
-    detail = sorted((stage / raw.DETAIL_STAGE).glob("*.parquet"))
+    staged_detail = stage / raw.DETAIL_STAGE
     commit_started = time.perf_counter()
-    con.execute("BEGIN TRANSACTION")
+    placed: list[Path] = []
     try:
-        if detail:
-            listing = ", ".join(sql_str(f.as_posix()) for f in detail)
-            con.execute(f"INSERT INTO requests BY NAME SELECT * FROM read_parquet([{listing}])")
-        con.execute("""
-            INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)""", [
-            file_id, planned.shown, planned.vhost, get_format(planned.format).name,
-            staged.compression, size, sha256, staged.content_sha256,
-            staged.head_sha256, planned.skip_bytes, staged.content_bytes, planned.device,
-            planned.inode,
-            staged.lines_read, staged.lines_parsed, staged.lines_rejected, staged.lines_too_old,
-            staged.lines_bad_client, staged.first_ts, staged.last_ts, staged.as_of])
-        con.execute("COMMIT")
+        # DETAIL files into detail/ first: not DETAIL until the transaction lists them
+        placed = detail.place(cfg.data_dir, staged_detail,
+                              sorted(staged_detail.glob("date=*/*.parquet")))
+        with warehouse.transaction(con):
+            registered = detail.register(con, cfg.data_dir, placed)
+            if registered != staged.lines_parsed:
+                raise IngestError(f"Ingest of {planned.shown} staged {registered} DETAIL rows "
+                                  f"for {staged.lines_parsed} parsed lines; nothing of it was "
+                                  "kept.")
+            con.execute("""
+                INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                    ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)""", [
+                file_id, planned.shown, planned.vhost, get_format(planned.format).name,
+                staged.compression, size, sha256, staged.content_sha256,
+                staged.head_sha256, planned.skip_bytes, staged.content_bytes, planned.device,
+                planned.inode,
+                staged.lines_read, staged.lines_parsed, staged.lines_rejected,
+                staged.lines_too_old, staged.lines_bad_client, staged.first_ts, staged.last_ts,
+                staged.as_of])
+            detail.refresh_view(con, cfg.data_dir)
     except BaseException as exc:
-        with contextlib.suppress(duckdb.Error):  # a COMMIT that failed has ended it already
-            con.execute("ROLLBACK")
+        for f in placed:  # never listed: not DETAIL (a crash here leaves them to detail.sweep)
+            f.unlink(missing_ok=True)
         raw.discard(cfg.data_dir, file_id)
         if (full := storage_error(exc)) is not None:
             raise _stopped(planned.shown, full) from None
@@ -1041,6 +1078,7 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
             raw.prepare(cfg.data_dir)
             con = warehouse.connect(cfg.data_dir, temp_dir=raw.temp_root(cfg.data_dir))
             planned: list[PlannedFile] = []
+            disk_stopped = False
             try:
                 recover(con, cfg.data_dir)
                 planned = plan_files(con, cfg, jobs)
@@ -1050,6 +1088,7 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
                         result = _ingest_planned(con, cfg, item, as_of, geo, progress, resolver)
                     except WeblogError as exc:  # this file failed, nothing of it kept: go on
                         stop_if_interrupted()  # ... unless Ctrl-C is why
+                        disk_stopped = disk_stopped or isinstance(exc, DiskStopped)
                         result = IngestResult(item.shown, "failed", error=str(exc))
                     except BaseException:
                         for later in planned[i + 1:]:  # plans never staged
@@ -1064,7 +1103,7 @@ def _run_jobs(cfg: Config, jobs: list[Job], as_of: dt.date | None,
                 for item in planned:  # stdin spool copies
                     if item.shown == STDIN:
                         Path(item.path).unlink(missing_ok=True)
-                con.close()
+                _close(con, disk_stopped=disk_stopped)
     finally:
         if geo is not None:
             geo.close()

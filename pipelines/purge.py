@@ -10,8 +10,9 @@ One run, under the data-dir lock, as of a site-local day D (default today):
     first; if that fails, or cannot be done, the day is kept and reported (`kept`),
     never silently dropped (privacy invariant 3). The same holds for DETAIL days;
  2. RAW rejects partitions raw/rejects/date=X/ with X before the same cutoff;
- 3. DETAIL rows of days before window_start(D, detail_days): DELETE and the ledger entry
-    in one transaction;
+ 3. DETAIL days before window_start(D, detail_days): their files taken off the list
+    (pipelines.detail) and their rows in the table deleted, with the ledger entry, in one
+    transaction; then the files deleted;
  4. with retention.purge_source_logs: source log files matched by the [[sources]] globs
     (rotated .gz included) whose bytes or decompressed content are in the ingest ledger
     and whose newest line is before the RAW cutoff (invariant 6). A file never ingested
@@ -44,6 +45,7 @@ from typing import Any
 import duckdb
 
 from . import aggregate, compact, ledger, lines, raw, removal, retention, warehouse
+from . import detail as detail_tier
 from .anonymize import mask_addresses
 from .config import Config
 from .errors import WeblogError
@@ -144,8 +146,7 @@ def expired_partitions(data_dir: Path, cutoff: dt.date) -> tuple[list[Partition]
 def _detail_days(con: duckdb.DuckDBPyConnection | None, cutoff: dt.date) -> dict[dt.date, int]:
     if con is None:
         return {}
-    return dict(con.execute("select day, count(*) from requests where day < ? group by day "
-                            "order by day", [cutoff]).fetchall())
+    return detail_tier.rows_per_day(con, before=cutoff)
 
 
 def _stats_current(con: duckdb.DuckDBPyConnection | None, day: dt.date) -> bool:
@@ -254,12 +255,18 @@ def _remove_detail(con: duckdb.DuckDBPyConnection, cfg: Config, days: dict[dt.da
                "first_day": listed[0].isoformat(), "last_day": listed[-1].isoformat()}
     with warehouse.transaction(con):
         placeholders = ", ".join("?" for _ in listed)
-        (deleted,) = con.execute(f"delete from requests where day in ({placeholders})",
+        (deleted,) = con.execute(f"delete from {detail_tier.TABLE} where day in ({placeholders})",
                                  listed).fetchall()[0]
+        files = [n for d in listed for n in detail_tier.listed(con, d)]
+        deleted += detail_tier.unregister(con, files)
         if deleted != details["rows"]:
             raise WeblogError("DETAIL changed while it was being purged; nothing was deleted.")
+        detail_tier.refresh_view(con, cfg.data_dir)
         entry = ledger.append(con, cfg, action="purge_detail", result="removed", cutoff=cutoff,
                               details=details)
+    # the days' files are no longer DETAIL: delete them (a crash here: the next writer's
+    # detail.sweep does)
+    detail_tier.sweep(con, cfg.data_dir)
     result.problems += ledger.sync_mirror(con, cfg.data_dir)
     result.entries.append(entry.summary())
 

@@ -4,14 +4,14 @@
         date=YYYY-MM-DD/F-C.parquet        0600  parsed requests with full address, URL, UA
         rejects/date=YYYY-MM-DD/F-C.parquet      unparsed lines with a reason (ingest day)
         .staging/F/...                     files of an ingest not yet committed
-        .staging/F/detail/                 its DETAIL rows, inserted into the warehouse at
-                                           commit and never promoted into raw/
+        .staging/F/detail/date=D/          its DETAIL files, moved into DATA_DIR/detail/ by
+                                           the commit (pipelines.detail), never into raw/
         .tmp/                              DuckDB spill folder (holds full addresses too)
         .spool/                            stdin copied before ingesting it
 
 F is the ingest ledger's file_id and C the chunk number, so each file of RAW names the
 source it came from. An ingest writes into .staging/F, commits its warehouse transaction
-(DETAIL rows and the ledger row), then moves each staged file into place with an atomic
+(its DETAIL files listed and the ledger row), then moves each staged file into place with an atomic
 rename. `recover` finishes or discards what a killed run left in .staging: committed
 file ids are promoted, the rest deleted, so a rerun completes and nothing is half-written.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-DETAIL_STAGE = "detail"  # staged DETAIL rows: inserted at commit, never promoted
+DETAIL_STAGE = "detail"  # staged DETAIL files: moved into detail/ by the commit
 
 
 def raw_root(data_dir: Path) -> Path:

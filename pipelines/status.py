@@ -129,7 +129,7 @@ def render_status(info: dict[str, Any], console: Any) -> None:
         d = info["detail"]
         days = f"{d['first_day']} .. {d['last_day']} ({d['days']})" if d["rows"] else "-"
         table.add_row("DETAIL", "truncated networks, paths, families", f"{d['rows']:,}", days,
-                      "warehouse.duckdb: requests")
+                      "detail/date=*/ (view requests)")
     console.print(table)
     if not info.get("warehouse"):
         console.print("No warehouse yet: run `weblog ingest PATH` or `weblog demo`.")

@@ -19,8 +19,9 @@ with everyone else in it, which cannot be traced back to one address.
  2. each original is replaced by its copy with an atomic rename (or deleted when
     nothing is left in it);
  3. in one transaction: the DETAIL rows linked to the removed records are deleted (so
-    statistics stay exact and no longer count the person) and the `erase_subject` ledger
-    entry is appended;
+    statistics stay exact and no longer count the person: a DETAIL file holding any is
+    replaced by a copy without them, written before, pipelines.detail) and the
+    `erase_subject` ledger entry is appended; the replaced files are deleted after it;
  4. the affected days' statistics are recomputed (aggregate_days: visitors change);
  5. the batch is deleted, and the warehouse rewritten (pipelines.compact).
 A killed erasure is finished by the next `weblog purge` or `weblog subject erase`
@@ -38,7 +39,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from . import aggregate, ledger, leaks, lines, raw, removal, retention, warehouse
+from . import aggregate, detail, ledger, leaks, lines, raw, removal, retention, warehouse
 from .anonymize import address_literals, parse_client, truncate
 from .config import Config
 from .domains import registered_domain
@@ -306,19 +307,67 @@ def _apply(batch: removal.Batch, data_dir: Path) -> None:
             os.close(fd)
 
 
+def _erase_detail_files(con: duckdb.DuckDBPyConnection, cfg: Config, batch: removal.Batch,
+                        keys: Path) -> tuple[list[str], list[Path], int]:
+    """Copies, without the linked rows, of the DETAIL files that hold any: written beside
+    them under a new name (pipelines.detail.erased_name), not DETAIL until `_commit`'s
+    transaction lists them. Returns (names replaced, copies, rows removed)."""
+    (ids,) = con.execute(f"select list(distinct source_file_id) from read_parquet("
+                         f"{sql_str(keys.as_posix())})").fetchall()[0]
+    candidates = [n for n in detail.listed(con) if detail.file_id_of(n) in set(ids or [])]
+    replaced: list[str] = []
+    copies: list[Path] = []
+    removed = 0
+    for name in candidates:
+        source = (cfg.data_dir / name).as_posix()
+        linked_sql = (f"select count(*) from read_parquet({sql_str(source)}) r semi join "
+                      f"read_parquet({sql_str(keys.as_posix())}) k "
+                      "using (source_file_id, line_no)")
+        (linked,) = con.execute(linked_sql).fetchall()[0]
+        if not linked:
+            continue
+        replaced.append(name)
+        removed += linked
+        copy = cfg.data_dir / detail.erased_name(name, batch.id)
+        with raw.private_umask():
+            (left,) = con.execute(
+                f"copy (select * from read_parquet({sql_str(source)}) r anti join "
+                f"read_parquet({sql_str(keys.as_posix())}) k using (source_file_id, line_no)) "
+                f"to {sql_str(copy.as_posix())} (format parquet, compression zstd)").fetchall()[0]
+        if left:
+            copies.append(copy)
+        else:
+            copy.unlink(missing_ok=True)
+    return replaced, copies, removed
+
+
 def _commit(con: duckdb.DuckDBPyConnection, cfg: Config, batch: removal.Batch,
             result_text: str) -> ledger.Entry:
-    """Delete the linked DETAIL rows and append the ledger entry, in one transaction."""
+    """Delete the linked DETAIL rows and append the ledger entry, in one transaction: rows
+    in the table are deleted, files that hold any are replaced by copies without them."""
     keys = batch.path / KEYS
+    replaced: list[str] = []
+    copies: list[Path] = []
+    in_files = 0
+    if keys.exists():
+        replaced, copies, in_files = _erase_detail_files(con, cfg, batch, keys)
     with warehouse.transaction(con):
         deleted = 0
         if keys.exists():
             (deleted,) = con.execute(
-                f"delete from requests r using read_parquet({sql_str(keys.as_posix())}) k "
+                f"delete from {detail.TABLE} r using read_parquet({sql_str(keys.as_posix())}) k "
                 "where r.source_file_id = k.source_file_id and r.line_no = k.line_no"
             ).fetchall()[0]
+        before = detail.unregister(con, replaced)
+        after = detail.register(con, cfg.data_dir, copies)
+        if before - after != in_files:
+            raise WeblogError("DETAIL changed while a subject was being erased; nothing of "
+                              "DETAIL was changed.")
+        detail.refresh_view(con, cfg.data_dir)
         entry = ledger.append(con, cfg, action="erase_subject", result=result_text, cutoff=None,
-                              details={**batch.manifest["details"], "detail_rows": deleted})
+                              details={**batch.manifest["details"],
+                                       "detail_rows": deleted + in_files})
+    detail.sweep(con, cfg.data_dir)  # the replaced files
     ledger.sync_mirror(con, cfg.data_dir)
     return entry
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import compact, ledger, leaks, lines, raw, removal, retention, warehouse
+from . import compact, detail, ledger, leaks, lines, raw, removal, retention, warehouse
 from .config import Config
 from .lock import LOCK_NAME, data_dir_lock
 from .prefect_home import iter_texts, prefect_home
@@ -144,7 +144,8 @@ def _raw_layout(data_dir: Path, cutoff: dt.date) -> list[str]:
     return evidence
 
 
-def _warehouse_retention(con: duckdb.DuckDBPyConnection | None, cutoff: dt.date) -> list[str]:
+def _warehouse_retention(con: duckdb.DuckDBPyConnection | None, data_dir: Path,
+                         cutoff: dt.date) -> list[str]:
     if con is None:
         return []
     evidence = []
@@ -153,6 +154,11 @@ def _warehouse_retention(con: duckdb.DuckDBPyConnection | None, cutoff: dt.date)
     if n:
         evidence.append(f"warehouse.duckdb: requests has {n} DETAIL rows before the DETAIL "
                         f"cutoff {cutoff} (from {first})")
+    left = detail.unlisted(con, data_dir)
+    if left:
+        evidence.append(f"detail/: {len(left)} files no transaction lists as DETAIL, left by "
+                        f"an interrupted run (e.g. {detail.relative(left[0], data_dir)}; run "
+                        "`weblog purge`)")
     pending = compact.needs_rewrite(con)
     if pending is not None:
         evidence.append(f"warehouse.duckdb: rows deleted by ledger entry {pending} may remain "
@@ -326,7 +332,7 @@ def verify_retention(cfg: Config, *, as_of: dt.date | str | None = None,
             dbs = [*prefect_databases(), *(extra_databases or [])]
             found += _prefect_findings(home, dbs, scanner)
             retention_evidence = (_raw_layout(data_dir, raw_cutoff)
-                                  + _warehouse_retention(con, detail_cutoff) + files.raw_like)
+                                  + _warehouse_retention(con, data_dir, detail_cutoff) + files.raw_like)
         finally:
             if con is not None:
                 con.close()

@@ -120,8 +120,13 @@ def connect(data_dir: Path, *, read_only: bool = False,
             raise WeblogError(f"The warehouse {path} is in use by another process.") from None
         raise WeblogError(f"Cannot open the warehouse {path}: {exc}") from None
     configure(con, temp_dir)
+    from . import detail  # the view names its files by absolute path: a moved data dir
     if not read_only:
         migrate(con)
+        with transaction(con):
+            detail.refresh_view(con, Path(data_dir))
+    elif detail.migrated(con):
+        detail.refresh_view(con, Path(data_dir), temporary=True)
     return con
 
 
@@ -145,11 +150,13 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 def text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """(table, column) for every VARCHAR column of every base table (for leak scans)."""
+    """(table, column) for every VARCHAR column of every base table and of the view
+    `requests` (DETAIL, whose rows live in Parquet files: pipelines.detail), for leak scans."""
     rows = con.execute(
         "select table_name, column_name from information_schema.columns "
         "where table_schema = 'main' and data_type = 'VARCHAR' "
         "and table_name in (select table_name from information_schema.tables "
-        "where table_schema = 'main' and table_type = 'BASE TABLE') order by 1, 2"
+        "where table_schema = 'main' and (table_type = 'BASE TABLE' or table_name = 'requests')) "
+        "order by 1, 2"
     ).fetchall()
     return [(t, c) for t, c in rows]

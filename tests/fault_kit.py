@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import raw, removal
+from pipelines import detail, raw, removal
 from pipelines.aggregate import STATS_TABLES
 from pipelines.config import Config, load_config
 from pipelines.lock import LOCK_NAME
@@ -153,7 +153,8 @@ def copy_site(source: Path, target: Path) -> Config:
 
 def leftovers(data_dir: Path) -> list[str]:
     """What an interrupted run may leave and a finished rerun must not: anything in
-    raw/.staging, .tmp, .spool, .purging, a *.tmp or *.rewrite file anywhere."""
+    raw/.staging, .tmp, .spool, .purging, a *.tmp or *.rewrite file anywhere, a file under
+    detail/ that `detail_files` does not list."""
     data_dir = Path(data_dir)
     found = []
     for folder in (raw.staging_root(data_dir), raw.temp_root(data_dir),
@@ -163,6 +164,13 @@ def leftovers(data_dir: Path) -> list[str]:
     for p in data_dir.rglob("*"):
         if p.is_file() and (".tmp" in p.name or p.name.endswith((".rewrite", ".rewrite.wal"))):
             found.append(str(p.relative_to(data_dir)))
+    warehouse_file = data_dir / "warehouse.duckdb"
+    if warehouse_file.exists():  # DETAIL files that no transaction listed
+        con = duckdb.connect(str(warehouse_file), read_only=True)
+        try:
+            found += [str(p.relative_to(data_dir)) for p in detail.unlisted(con, data_dir)]
+        finally:
+            con.close()
     return sorted(found)
 
 
@@ -203,7 +211,7 @@ def contents(cfg: Config, database: Path | None = None) -> dict[str, list[tuple]
                 cols = ("* exclude (stats_computed_at, ingest_watermark)"
                         if table == "stats_days" else "*")
                 out[table] = con.execute(f"select {cols} from {table} order by all").fetchall()
-        if "requests" not in have:
+        if "ingested_files" not in have:  # no ingest yet (`requests` is a view: not listed)
             return out
         out["ledger"] = con.execute(
             f"select {_source('f')}, lines_read, lines_parsed, lines_rejected, lines_too_old, "

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stats_fixture as sf
-from pipelines import aggregate, anonymize, raw, warehouse
+from pipelines import aggregate, anonymize, detail, raw, warehouse
 from pipelines.aggregate import (
     CLIENT_KEYED,
     MARTS,
@@ -179,7 +179,7 @@ def test_suppression_invariants_hold_for_any_requests(tmp_path_factory, requests
                     "0, DATE '2026-03-01', now()::timestamp)")
         for i, r in enumerate(requests):
             con.execute(
-                "insert into requests (ts, day, hour, vhost, client_net, country, asn, browser, "
+                "insert into detail_rows (ts, day, hour, vhost, client_net, country, asn, browser, "
                 "os, device, is_bot, path, method, status, bytes, source_file_id, line_no) "
                 "values (TIMESTAMP '2026-03-01 01:00', DATE '2026-03-01', 1, 'v', ?, ?, ?, ?, "
                 "'Other', 'desktop', ?, '/', 'GET', ?, ?, 1, ?)",
@@ -322,7 +322,9 @@ def test_day_without_detail_rows_keeps_its_statistics(stats_copy):
     cfg, _ = stats_copy
     con = _open(cfg, read_only=False)
     try:
-        con.execute("delete from requests where day = ?", [D1])  # as a DETAIL purge would
+        with warehouse.transaction(con):  # as a DETAIL purge would
+            detail.unregister(con, detail.listed(con, D1))
+            detail.refresh_view(con, cfg.data_dir)
         result = aggregate_days(con, cfg, [D1])
         kept = con.execute("select count(*) from daily_traffic where day = ?", [D1]).fetchall()
     finally:

@@ -174,8 +174,9 @@ def aggregated(ingested, tmp_path_factory):
 
 INGEST_EVENTS = {
     "staging-created": exists("raw/.staging/*"),
-    "chunk-staged": exists("raw/.staging/*/detail/*.parquet"),
+    "chunk-staged": exists("raw/.staging/*/detail/date=*/*.parquet"),
     "manifest-written": exists("raw/.staging/*/manifest.json"),
+    "detail-placed": exists("detail/date=*/*.parquet"),  # moved in; listed by the commit
     "raw-promoted": exists("raw/date=*/*.parquet"),
     "rejects-promoted": exists("raw/rejects/date=*/*.parquet"),
 }
@@ -300,6 +301,7 @@ ERASE_EVENTS = {
     "batch-created": exists("raw/.purging/*"),
     "file-staged": exists("raw/.purging/*/files/*/*.parquet"),
     "batch-manifest": exists("raw/.purging/*/manifest.json"),
+    "detail-copy-written": exists("detail/date=*/*.e*.parquet"),  # listed by the commit
     "entry-mirrored": lines_at_least("audit/ledger.jsonl", 1),
     "rewrite-started": exists("warehouse.duckdb.rewrite"),
 }

@@ -36,7 +36,7 @@ import duckdb
 import pytest
 
 from fault_kit import WEBLOG, env_for
-from pipelines import leaks, verify
+from pipelines import leaks, raw, verify
 from pipelines.anonymize import find_leaks
 from pipelines.config import load_config
 from pipelines.prefect_home import iter_texts, prefect_home
@@ -214,7 +214,13 @@ def test_nothing_outside_raw_holds_an_address_from_raw_and_a_planted_one_is_foun
     assert "hostile.log failed at lines" in joined and "weblog-nightly" in joined
     assert "EOFError" in joined  # the truncated file's error, named, without its content
     plain = b"".join(p.read_bytes() for p in cfg.data_dir.glob("warehouse.duckdb*"))
-    assert b"www.example.com" in plain and b"192.0.2.0/24" in plain
+    assert b"www.example.com" in plain  # a vhost of the statistics
+    # DETAIL is Parquet under detail/ (a data folder file the scan decodes), not in the
+    # warehouse's bytes
+    listing = ", ".join(f"'{f.as_posix()}'" for f in (cfg.data_dir / "detail").glob("*/*"))
+    assert listing
+    assert duckdb.sql(f"select count(*) from read_parquet([{listing}]) "
+                      "where client_net = '192.0.2.0/24'").fetchall()[0][0] > 0
     assert "PASS" in site.outputs["verify 2"]
 
     # not vacuous: an address from RAW planted in each kind of place is found there
@@ -236,6 +242,7 @@ def test_nothing_outside_raw_holds_an_address_from_raw_and_a_planted_one_is_foun
 PLANTS = [  # (place, scan key, where the finding must point)
     ("text file", "data folder files", "reports/planted.txt"),
     ("duckdb file", "data folder files", "exports/planted.duckdb"),
+    ("DETAIL file", "data folder files", "detail/date=2026-11-14/planted.parquet"),
     ("Prefect storage", "Prefect home", "planted-result"),
     ("Prefect database", "Prefect home", "log.message"),
     ("warehouse bytes", "warehouse bytes", ""),  # last: it changes the warehouse for good
@@ -253,6 +260,11 @@ def plant(place: str, address: str, cfg, home: Path, tmp: Path):
         con = duckdb.connect(str(target))
         con.execute("create table t as select ? as v", [f"visitor {address}"])
         con.close()
+        return lambda: target.unlink()
+    if place == "DETAIL file":
+        target = raw.ensure_dir(cfg.data_dir / "detail" / "date=2026-11-14") / "planted.parquet"
+        duckdb.sql(f"copy (select 'visitor {address}' as path) to '{target.as_posix()}' "
+                   "(format parquet, compression zstd)")
         return lambda: target.unlink()
     if place == "Prefect storage":
         target = home / "storage" / "planted-result"

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 from click.testing import CliRunner
 
-from pipelines import aggregate, compact, ledger, lines, warehouse
+from pipelines import aggregate, compact, detail, ledger, lines, warehouse
 from pipelines.cli import cli
 from pipelines.config import Config
 from pipelines.ingest import ingest_paths
@@ -152,18 +152,24 @@ def test_a_day_whose_statistics_fail_is_kept_and_reported(site, tmp_path):
 
 # --------------------------------------------------------------------------- DETAIL and bytes
 
-def test_purged_detail_values_leave_the_warehouse_file(site):
-    """Byte level: with every value stored uncompressed, a DETAIL value of a purged day is
-    in the file before the purge and gone after; a kept day's value is still there."""
+def test_purged_detail_values_leave_the_disk(site):
+    """Byte level. DETAIL files of a purged day are deleted, a kept day's stay. DETAIL rows
+    that a warehouse of an earlier version holds in its table `detail_rows` (here stored
+    uncompressed, so the file's bytes show them) are in the warehouse file before the purge
+    and gone after its rewrite; a kept day's value is still there."""
     compact.rewrite(site.data_dir, force_compression="uncompressed")
     con = duckdb.connect(str(warehouse.warehouse_path(site.data_dir)))
     con.execute("set force_compression = 'uncompressed'")
-    con.execute("update requests set path = '/PURGED-MARKER-4d1e' where day = '2026-11-05'")
-    con.execute("update requests set path = '/KEPT-MARKER-9b7c' where day = '2026-11-12'")
+    for day, marker in (("2026-11-05", "/PURGED-MARKER-4d1e"), ("2026-11-12", "/KEPT-MARKER-9b7c")):
+        con.execute("insert into detail_rows by name select ts, day, hour, vhost, ? as path, "
+                    "bytes, is_bot, source_file_id, line_no + 1000000 as line_no from requests "
+                    "where day = ? limit 1", [marker, day])
     con.execute("checkpoint")
     con.close()
     data = warehouse.warehouse_path(site.data_dir).read_bytes()
     assert b"PURGED-MARKER-4d1e" in data and b"KEPT-MARKER-9b7c" in data
+    files = {f.parent.name: f for f in detail.on_disk(site.data_dir)}
+    assert {"date=2026-11-05", "date=2026-11-12"} <= set(files)
 
     result = purge_expired(site, as_of=D(2026, 11, 16), force_compression="uncompressed")
 
@@ -171,6 +177,9 @@ def test_purged_detail_values_leave_the_warehouse_file(site):
     data = warehouse.warehouse_path(site.data_dir).read_bytes()
     assert b"PURGED-MARKER-4d1e" not in data
     assert b"KEPT-MARKER-9b7c" in data  # the scan sees values that are there
+    assert not files["date=2026-11-05"].exists() and files["date=2026-11-12"].exists()
+    left = {f.parent.name for f in detail.on_disk(site.data_dir)}
+    assert min(left) == "date=2026-11-06" and "date=2026-11-12" in left
 
 
 # --------------------------------------------------------------------------- source logs

@@ -54,6 +54,7 @@ def test_mart_writes_exactly_its_tables_columns(stats_warehouse, mart):
                     "(source_file_id integer, line_no bigint, visitor_id ubigint)")
         con.execute("create temp table stg_referrer_classes "
                     "(vhost varchar, referrer_domain varchar, referrer_class varchar)")
+        con.execute("create temp view detail_batch as select * from requests")
         con.execute("create temp table stg_requests as "
                     + aggregate.model_sql("staging/stg_requests.sql"))
         model = [d[0] for d in con.execute(
@@ -84,6 +85,7 @@ def test_only_numbers_come_out_of_raw(stats_warehouse):
                     "(vhost varchar, referrer_domain varchar, referrer_class varchar)")
         con.execute(f"set variable stats_day = DATE '{DAYS[2]}'")
         con.execute("set variable stats_visitor_source = 'raw'")
+        con.execute("create temp view detail_batch as select * from requests")
         staged = {d[0] for d in con.execute(
             aggregate.model_sql("staging/stg_requests.sql") + " limit 0").description}
     finally:
@@ -181,8 +183,10 @@ _PATH_TEXT = st.lists(st.sampled_from(
 
 @pytest.fixture(scope="module")
 def staging_con(tmp_path_factory):
-    """A fresh warehouse whose `requests` takes the paths of each example."""
+    """A fresh warehouse whose DETAIL (the table `detail_rows`: no files) takes the paths of
+    each example; `detail_batch` is the day's DETAIL as pipelines.aggregate opens it."""
     con = warehouse.connect(tmp_path_factory.mktemp("asset") / "data")
+    con.execute("create temp view detail_batch as select * from requests")
     con.execute("set variable stats_day = DATE '2026-03-02'")
     con.execute("set variable stats_visitor_source = 'detail'")
     con.execute("create temp table stg_raw_visitors "
@@ -199,8 +203,8 @@ def test_is_asset_follows_the_extension_of_the_last_segment(staging_con, paths):
     """stg_requests' one-regex is_asset equals the plain rule (the fixture's reference): the
     part before the first '?' ends in '.' + an asset extension, in any case."""
     con = staging_con
-    con.execute("delete from requests")
-    con.executemany("insert into requests (ts, day, hour, vhost, ip_version, method, path, "
+    con.execute("delete from detail_rows")
+    con.executemany("insert into detail_rows (ts, day, hour, vhost, ip_version, method, path, "
                     "status, bytes, is_bot, source_file_id, line_no) values "
                     "(TIMESTAMP '2026-03-02 10:00:00', DATE '2026-03-02', 10, 'v', 4, 'GET', "
                     "?, 200, ?, false, 1, ?)", [[p, i, i] for i, p in enumerate(paths)])

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from pipelines import ledger, leaks, raw, warehouse
+from pipelines import detail, ledger, leaks, raw, warehouse
 from pipelines.cli import cli
 from pipelines.config import Config
 from pipelines.verify import prefect_databases, read_latest, verify_retention
@@ -98,9 +98,12 @@ def test_deleted_rows_waiting_for_the_rewrite_fail(site):
     con = warehouse.connect(site.data_dir)
     try:
         with warehouse.transaction(con):
-            con.execute("delete from requests where day = '2026-11-05'")
+            day = dt.date(2026, 11, 5)  # its DETAIL purged, as purge does it
+            detail.unregister(con, detail.listed(con, day))
+            detail.refresh_view(con, site.data_dir)
             ledger.append(con, site, action="purge_detail", result="removed",
                           cutoff=dt.date(2026, 11, 6), details={"rows": 1, "count": 1})
+        detail.sweep(con, site.data_dir)
         ledger.sync_mirror(con, site.data_dir)
     finally:
         con.close()

@@ -1,5 +1,7 @@
--- Grain: one row per DETAIL request (table `requests`) of the day being aggregated
--- (variable stats_day), with what every mart needs: flags, referrer class and visitor_id.
+-- Grain: one row per DETAIL request of the day being aggregated (variable stats_day; the
+-- view `detail_batch` that pipelines.aggregate opens over that day's DETAIL files and
+-- rows, the day of the view `requests`), with what every mart needs: flags, referrer
+-- class and visitor_id.
 --
 -- visitor_id, when the variable stats_visitor_source is 'raw' (the day's RAW partition
 -- covers every DETAIL row): the exact GoAccess-style visitor of stg_raw_visitors, joined
@@ -11,7 +13,7 @@
 with
 
 detail as (
-    select * from main.requests
+    select * from detail_batch
     where day = getvariable('stats_day')
 ),
 
