@@ -171,11 +171,12 @@ def newest_file_of(con: duckdb.DuckDBPyConnection, day: dt.date) -> int | None:
 
 # --------------------------------------------------------------------------- SQL over files
 
-def _columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+def _columns(con: duckdb.DuckDBPyConnection, table: str = TABLE) -> list[tuple[str, str]]:
+    """(name, type) of the columns of a table or view of the warehouse, in order."""
     return [(name, kind) for name, kind in con.execute(
         "select column_name, data_type from duckdb_columns() where database_name = "
-        f"current_database() and schema_name = 'main' and table_name = '{TABLE}' "
-        "order by column_index").fetchall()]
+        "current_database() and schema_name = 'main' and table_name = ? "
+        "order by column_index", [table]).fetchall()]
 
 
 def relation_sql(con: duckdb.DuckDBPyConnection, files: list[Path],
@@ -201,8 +202,7 @@ def _current(con: duckdb.DuckDBPyConnection, files: list[Path]) -> bool:
     named = re.findall(r"'((?:[^']|'')*\.parquet)'", have[0][0])
     if named != [f.as_posix().replace("'", "''") for f in files]:
         return False
-    columns = [d[0] for d in con.execute(f"select * from main.{VIEW} limit 0").description]
-    return columns == [n for n, _ in _columns(con)]
+    return _columns(con, VIEW) == _columns(con)
 
 
 def refresh_view(con: duckdb.DuckDBPyConnection, data_dir: Path, *,

@@ -24,6 +24,9 @@ from .errors import InputError
 DEFAULT_DAYS = 30
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _FILTER = "day between $start and $end and ($vhost is null or vhost = $vhost)"
+#: days before this are refused as a period's bound (a period before them, for comparison,
+#: could not be represented: `dt.date` starts at year 1)
+EARLIEST_DAY = dt.date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,11 @@ class Period:
         return (self.end - self.start).days + 1
 
     def previous(self) -> Period:
-        """The period of the same length that ends the day before this one starts."""
+        """The period of the same length that ends the day before this one starts (from the
+        first representable day at the earliest, for a period of thousands of years)."""
         end = self.start - dt.timedelta(days=1)
-        return Period(end - dt.timedelta(days=self.days - 1), end)
+        room = (end - dt.date.min).days
+        return Period(end - dt.timedelta(days=min(self.days - 1, room)), end)
 
     def label(self) -> str:
         return self.start.isoformat() if self.days == 1 else f"{self.start} – {self.end}"
@@ -70,6 +75,9 @@ def resolve_period(con: duckdb.DuckDBPyConnection, start: dt.date | None, end: d
                    default_days: int = DEFAULT_DAYS) -> Period:
     """The period to show: an open end is the last day with statistics, an open start
     `default_days` before the end, but not before the first day with statistics."""
+    for name, day in (("--from", start), ("--to", end)):
+        if day is not None and day < EARLIEST_DAY:
+            raise InputError(f"{name} {day} is before {EARLIEST_DAY}: no statistics are that old.")
     first, last = stats_span(con)
     if last is None:
         raise InputError("No statistics yet: run `weblog aggregate` first.")

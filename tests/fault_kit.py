@@ -211,8 +211,8 @@ def contents(cfg: Config, database: Path | None = None) -> dict[str, list[tuple]
                 cols = ("* exclude (stats_computed_at, ingest_watermark)"
                         if table == "stats_days" else "*")
                 out[table] = con.execute(f"select {cols} from {table} order by all").fetchall()
-        if "ingested_files" not in have:  # no ingest yet (`requests` is a view: not listed)
-            return out
+        if "detail_rows" not in have:  # the snapshot, or no warehouse yet (`requests` is a
+            return out                 # view: duckdb_tables() does not list it)
         out["ledger"] = con.execute(
             f"select {_source('f')}, lines_read, lines_parsed, lines_rejected, lines_too_old, "
             "lines_bad_client from ingested_files f order by all").fetchall()

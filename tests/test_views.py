@@ -43,6 +43,18 @@ def test_default_period_is_the_last_30_days_with_statistics(con):
                                                            D1 - dt.timedelta(days=1))
 
 
+def test_a_period_near_the_first_representable_day_is_refused_or_clamped(con):
+    """Found by the view-security fuzzing: ?to=0001-01-01 overflowed Python's date (500)."""
+    from pipelines.errors import InputError
+    for start, end in ((dt.date(1, 1, 1), None), (None, dt.date(1, 1, 1)),
+                       (dt.date(1969, 12, 31), D3)):
+        with pytest.raises(InputError, match="is before 1970-01-01"):
+            views.resolve_period(con, start, end)
+    assert views.resolve_period(con, views.EARLIEST_DAY, D3) == views.Period(views.EARLIEST_DAY, D3)
+    longest = views.Period(views.EARLIEST_DAY, dt.date.max)
+    assert longest.previous() == views.Period(dt.date.min, dt.date(1969, 12, 31))
+
+
 def test_weekday_hours_are_daily_averages(con):
     grid = views.weekly_hours(con, views.Period(D1, D3), None)
     assert len(grid) == 3 * 24  # three days, three weekdays
