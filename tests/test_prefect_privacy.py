@@ -172,15 +172,39 @@ def test_the_scan_finds_a_planted_address(prefect_harness):
         get_run_logger().info("visitor %s", address)
         keep(address)
 
-    state = leaky(planted, return_state=True)
-    assert state.is_completed()
-    _drain_logs()
-    texts = list(iter_texts(prefect_harness.home, [prefect_harness.database]))
-    where = [w for w, _ in find_needles(texts, [planted])]
-    assert any(":flow_run.parameters" in w for w in where)
-    assert any(":log.message" in w for w in where)
-    stored = [w for w in where if "/storage/" in w]
-    assert stored and all("decoded" in w for w in stored)  # plain bytes never show it
+    storage = prefect_harness.home / "storage"
+    before = set(storage.iterdir()) if storage.is_dir() else set()
+    try:
+        state = leaky(planted, return_state=True)
+        assert state.is_completed()
+        _drain_logs()
+        texts = list(iter_texts(prefect_harness.home, [prefect_harness.database]))
+        where = [w for w, _ in find_needles(texts, [planted])]
+        assert any(":flow_run.parameters" in w for w in where)
+        assert any(":log.message" in w for w in where)
+        stored = [w for w in where if "/storage/" in w]
+        assert stored and all("decoded" in w for w in stored)  # plain bytes never show it
+    finally:
+        _unplant(prefect_harness, planted, storage, before)
+
+
+def _unplant(harness, planted: str, storage: Path, before: set[Path]) -> None:
+    """Take the planted address out of the session's Prefect home and database: later
+    tests of this worker share them (test_retention_demo's verify scans a copy of the
+    database and found the address there)."""
+    for path in set(storage.iterdir()) - before if storage.is_dir() else ():
+        path.unlink()
+    db = sqlite3.connect(harness.database, timeout=60)
+    try:
+        tables = [t for (t,) in db.execute(
+            "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'")]
+        for table in tables:
+            for column in [c[1] for c in db.execute(f'pragma table_info("{table}")')]:
+                db.execute(f'delete from "{table}" where cast("{column}" as text) like ?',
+                           [f"%{planted}%"])
+        db.commit()
+    finally:
+        db.close()
 
 
 def _drain_logs() -> None:
