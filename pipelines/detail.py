@@ -153,8 +153,9 @@ def _per_day(con: duckdb.DuckDBPyConnection) -> str:
 def rows_per_day(con: duckdb.DuckDBPyConnection, before: dt.date | None = None
                  ) -> dict[dt.date, int]:
     """DETAIL rows per day (of days before `before` when given), without reading rows."""
-    rows = con.execute(f"select day, sum(n) from ({_per_day(con)}) where day < coalesce(?, day + 1) "
-                       "group by day order by day", [before]).fetchall()
+    rows = con.execute(f"select day, sum(n) from ({_per_day(con)}) "
+                       "where day < coalesce(?, day + 1) group by day order by day",
+                       [before]).fetchall()
     return {d: int(n) for d, n in rows if n}
 
 

@@ -988,6 +988,8 @@ def commit_file(con: duckdb.DuckDBPyConnection, cfg: Config, file_id: int) -> In
                 staged.as_of])
             detail.refresh_view(con, cfg.data_dir)
     except BaseException as exc:
+        with contextlib.suppress(duckdb.Error):  # a COMMIT that failed has ended it already
+            con.execute("ROLLBACK")
         for f in placed:  # never listed: not DETAIL (a crash here leaves them to detail.sweep)
             f.unlink(missing_ok=True)
         raw.discard(cfg.data_dir, file_id)

@@ -332,7 +332,8 @@ def verify_retention(cfg: Config, *, as_of: dt.date | str | None = None,
             dbs = [*prefect_databases(), *(extra_databases or [])]
             found += _prefect_findings(home, dbs, scanner)
             retention_evidence = (_raw_layout(data_dir, raw_cutoff)
-                                  + _warehouse_retention(con, data_dir, detail_cutoff) + files.raw_like)
+                                  + _warehouse_retention(con, data_dir, detail_cutoff)
+                                  + files.raw_like)
         finally:
             if con is not None:
                 con.close()

@@ -32,7 +32,8 @@ def test_ctrl_c_during_an_ingest_stops_the_run_and_a_rerun_completes(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(60_000):  # until chunks are being parsed and written (bounded)
-            if next(data.glob("raw/.staging/*/detail/date=*/*.parquet"), None) or proc.poll() is not None:
+            staged = next(data.glob("raw/.staging/*/detail/date=*/*.parquet"), None)
+            if staged or proc.poll() is not None:
                 break
             time.sleep(0.001)
         assert proc.poll() is None, "the ingest ended before it could be interrupted"
