@@ -222,6 +222,22 @@ def scan_duckdb(con: duckdb.DuckDBPyConnection, database: str, scanner: Scanner,
     return out
 
 
+def scan_relation(con: duckdb.DuckDBPyConnection, relation: str, scanner: Scanner,
+                  label: str) -> list[Finding]:
+    """Every distinct value of every textual column of one relation (a view by its name,
+    e.g. DETAIL's `requests` over its Parquet files: one pass per column, not per file)."""
+    out: list[Finding] = []
+    for column, kind, *_ in con.execute(f"describe select * from {relation}").fetchall():
+        if _SKIP_TYPES.match(kind):
+            continue
+        seen: set[tuple[str, str]] = set()
+        for value in _distinct_texts(con, f'select distinct cast("{column}" as varchar) '
+                                          f'from {relation} where "{column}" is not null'):
+            seen |= scanner.scan(value)
+        out += [Finding(f"{label}: {relation}.{column}", k, m) for k, m in sorted(seen)]
+    return out
+
+
 def parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in con.execute(
         f"describe select * from read_parquet({sql_str(path.as_posix())})").fetchall()]

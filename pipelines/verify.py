@@ -212,10 +212,13 @@ def _walk(data_dir: Path, skip: set[Path]) -> Iterator[Path]:
 
 def scan_data_dir(cfg: Config, con: duckdb.DuckDBPyConnection | None,
                   scanner: leaks.Scanner, home: Path) -> FileScan:
-    """Every file under DATA_DIR outside raw/, Prefect's home and the warehouse itself."""
+    """Every file under DATA_DIR outside raw/, Prefect's home and the warehouse itself, and
+    the files DETAIL lists (scanned through the view `requests`, all files at once)."""
     data_dir = Path(cfg.data_dir)
     skip = {p.resolve() for p in (raw.raw_root(data_dir), home,
                                   warehouse.warehouse_path(data_dir), data_dir / LOCK_NAME)}
+    if con is not None:
+        skip |= {(data_dir / name).resolve() for name in detail.listed(con)}
     matched, sizes = _source_logs(con, cfg)
     out = FileScan()
     reader = duckdb.connect()
@@ -327,6 +330,8 @@ def verify_retention(cfg: Config, *, as_of: dt.date | str | None = None,
             if con is not None:
                 (name,) = con.execute("select current_database()").fetchall()[0]
                 found += leaks.scan_duckdb(con, name, scanner, "warehouse.duckdb")
+                if detail.migrated(con):  # DETAIL's listed files, through their view
+                    found += leaks.scan_relation(con, detail.VIEW, scanner, "warehouse.duckdb")
             files = scan_data_dir(cfg, con, scanner, home)
             found += files.findings
             dbs = [*prefect_databases(), *(extra_databases or [])]

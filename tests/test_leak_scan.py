@@ -36,7 +36,7 @@ import duckdb
 import pytest
 
 from fault_kit import WEBLOG, env_for
-from pipelines import leaks, raw, verify
+from pipelines import detail, leaks, raw, verify, warehouse
 from pipelines.anonymize import find_leaks
 from pipelines.config import load_config
 from pipelines.prefect_home import iter_texts, prefect_home
@@ -172,8 +172,9 @@ def scan_everything(site: Site, cfg, needles, only: str | None = None) -> dict[s
         try:
             (name,) = con.execute("select current_database()").fetchall()[0]
             if only in (None, "warehouse tables"):
-                out["warehouse tables"] = leaks.scan_duckdb(con, name, scanner,
-                                                            "warehouse.duckdb")
+                out["warehouse tables"] = (
+                    leaks.scan_duckdb(con, name, scanner, "warehouse.duckdb")
+                    + leaks.scan_relation(con, "requests", scanner, "warehouse.duckdb"))
             if only in (None, "data folder files"):
                 files = verify.scan_data_dir(cfg, con, scanner, home)
                 assert files.files >= 6 and not files.unreadable, files
@@ -243,6 +244,7 @@ PLANTS = [  # (place, scan key, where the finding must point)
     ("text file", "data folder files", "reports/planted.txt"),
     ("duckdb file", "data folder files", "exports/planted.duckdb"),
     ("DETAIL file", "data folder files", "detail/date=2026-11-14/planted.parquet"),
+    ("listed DETAIL file", "warehouse tables", "warehouse.duckdb: requests.path"),
     ("Prefect storage", "Prefect home", "planted-result"),
     ("Prefect database", "Prefect home", "log.message"),
     ("warehouse bytes", "warehouse bytes", ""),  # last: it changes the warehouse for good
@@ -266,6 +268,29 @@ def plant(place: str, address: str, cfg, home: Path, tmp: Path):
         duckdb.sql(f"copy (select 'visitor {address}' as path) to '{target.as_posix()}' "
                    "(format parquet, compression zstd)")
         return lambda: target.unlink()
+    if place == "listed DETAIL file":  # DETAIL itself: read through the view, not per file
+        folder = raw.ensure_dir(cfg.data_dir / "detail" / "date=2026-11-14")
+        target = folder / "999-0.parquet"
+        con = warehouse.connect(cfg.data_dir)
+        try:
+            con.execute(f"copy (select * replace ('visitor {address}' as path) from requests "
+                        f"limit 1) to '{target.as_posix()}' (format parquet)")
+            with warehouse.transaction(con):
+                detail.register(con, cfg.data_dir, [target])
+                detail.refresh_view(con, cfg.data_dir)
+        finally:
+            con.close()
+
+        def undo() -> None:
+            con = warehouse.connect(cfg.data_dir)
+            try:
+                with warehouse.transaction(con):
+                    detail.unregister(con, [detail.relative(target, cfg.data_dir)])
+                    detail.refresh_view(con, cfg.data_dir)
+                detail.sweep(con, cfg.data_dir)
+            finally:
+                con.close()
+        return undo
     if place == "Prefect storage":
         target = home / "storage" / "planted-result"
         target.parent.mkdir(exist_ok=True)
