@@ -24,7 +24,7 @@ import gzip
 import ipaddress
 import lzma
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -222,10 +222,10 @@ def scan_duckdb(con: duckdb.DuckDBPyConnection, database: str, scanner: Scanner,
     return out
 
 
-def scan_relation(con: duckdb.DuckDBPyConnection, relation: str, scanner: Scanner,
-                  label: str) -> list[Finding]:
-    """Every distinct value of every textual column of one relation (a view by its name,
-    e.g. DETAIL's `requests` over its Parquet files: one pass per column, not per file)."""
+def _scan_columns(con: duckdb.DuckDBPyConnection, relation: str, scanner: Scanner,
+                  where: Callable[[str], str]) -> list[Finding]:
+    """Every distinct value of every textual column of `relation` (SQL of a table, view or
+    table function); `where(column)` names a column's findings."""
     out: list[Finding] = []
     for column, kind, *_ in con.execute(f"describe select * from {relation}").fetchall():
         if _SKIP_TYPES.match(kind):
@@ -234,8 +234,15 @@ def scan_relation(con: duckdb.DuckDBPyConnection, relation: str, scanner: Scanne
         for value in _distinct_texts(con, f'select distinct cast("{column}" as varchar) '
                                           f'from {relation} where "{column}" is not null'):
             seen |= scanner.scan(value)
-        out += [Finding(f"{label}: {relation}.{column}", k, m) for k, m in sorted(seen)]
+        out += [Finding(where(column), k, m) for k, m in sorted(seen)]
     return out
+
+
+def scan_relation(con: duckdb.DuckDBPyConnection, relation: str, scanner: Scanner,
+                  label: str) -> list[Finding]:
+    """One relation by its name (e.g. DETAIL's view `requests` over its Parquet files: one
+    pass per column over all of them, not one per file)."""
+    return _scan_columns(con, relation, scanner, lambda c: f"{label}: {relation}.{c}")
 
 
 def parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[str, str]]:
@@ -245,17 +252,8 @@ def parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[st
 
 def scan_parquet(con: duckdb.DuckDBPyConnection, path: Path, scanner: Scanner,
                  label: str) -> list[Finding]:
-    out: list[Finding] = []
     rel = f"read_parquet({sql_str(path.as_posix())}, hive_partitioning = false)"
-    for column, kind in parquet_columns(con, path):
-        if _SKIP_TYPES.match(kind):
-            continue
-        seen: set[tuple[str, str]] = set()
-        for value in _distinct_texts(con, f'select distinct cast("{column}" as varchar) '
-                                          f'from {rel} where "{column}" is not null'):
-            seen |= scanner.scan(value)
-        out += [Finding(f"{label}: column {column}", k, m) for k, m in sorted(seen)]
-    return out
+    return _scan_columns(con, rel, scanner, lambda c: f"{label}: column {c}")
 
 
 def _open_stream(path: Path):
