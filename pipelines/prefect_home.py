@@ -34,6 +34,8 @@ from urllib.parse import quote, quote_plus
 
 HOME_NAME = "prefect"
 _B64_RUN = re.compile(rb"[A-Za-z0-9+/_-]{24,}={0,2}")
+#: text inside a binary file: 7+ printable ASCII characters (an IPv4 address has 7 at least)
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{7,}")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -141,8 +143,15 @@ def iter_texts(home: Path, databases: Iterable[Path] = ()) -> Iterator[tuple[str
     for db in dbs:
         yield from _sqlite_texts(db)
     extra = [p for db in dbs for p in (db, Path(f"{db}-wal")) if p.is_file()]
+    binary = {Path(f"{db}{suffix}") for db in dbs for suffix in ("", "-wal", "-shm", "-journal")}
     for path in dict.fromkeys(files + extra):
         data = path.read_bytes()
+        if path in binary:
+            # a database's pages: its live rows were read above; what else its bytes hold
+            # (deleted rows, the log) is text between binary fields. Only printable runs of
+            # 7 or more characters are text: random bytes such as "::A" between binary
+            # fields read as the IPv6 address ::a (a false leak seen in a real WAL)
+            data = b"\n".join(_PRINTABLE_RUN.findall(data))
         yield from _texts_of(data, str(path))
         try:
             doc = json.loads(data)

@@ -86,3 +86,21 @@ def test_nothing_found_means_nothing_there(tmp_path):
     (tmp_path / "storage" / "r").write_text(json.dumps(
         {"result": base64.b64encode(pickle.dumps("counts only")).decode()}))
     assert find_needles(iter_texts(tmp_path), [ADDRESS, "198.51.100.7"]) == []
+
+
+def test_a_database_log_is_read_as_text_runs_not_random_bytes(tmp_path):
+    """A database's raw bytes (here its write-ahead log) are scanned for text between
+    binary fields: an address written there is found; three bytes that happen to read
+    "::A" between binary fields (seen in a real Prefect WAL, reported as the IPv6 address
+    ::a) are not text."""
+    from pipelines.leaks import Scanner
+
+    _database(tmp_path / "prefect.db", json.dumps({"client": "198.51.100.0/24"}))
+    wal = tmp_path / "prefect.db-wal"
+    wal.write_bytes(b"\x00\x07\xff::A\x01\x9c" * 50)
+    scanner = Scanner(24, 48)
+    assert [hit for _, text in iter_texts(tmp_path) for hit in scanner.scan(text)] == []
+    wal.write_bytes(b"\x00\x07\xff::A\x01\x9c" + f"visitor {ADDRESS}".encode() + b"\x02")
+    hits = [(where, hit) for where, text in iter_texts(tmp_path) for hit in scanner.scan(text)]
+    assert hits and all(where.endswith("prefect.db-wal") for where, _ in hits)
+    assert find_needles(iter_texts(tmp_path), [ADDRESS])
