@@ -34,7 +34,6 @@ was moved: every writable warehouse connection checks it.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -225,19 +224,7 @@ def refresh_view(con: duckdb.DuckDBPyConnection, data_dir: Path, *,
 def place(data_dir: Path, staged: Path, files: list[Path]) -> list[Path]:
     """Move staged DETAIL files (staged/date=D/F-C.parquet) into detail/date=D/, owner-only
     and durable; return their new paths. Not yet DETAIL: `register` makes them so."""
-    root = prepare(data_dir)
-    moved = []
-    for src in files:
-        dst = root / src.relative_to(staged)
-        raw.ensure_dir(dst.parent)
-        os.chmod(src, raw.FILE_MODE)
-        with open(src, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(src, dst)
-        moved.append(dst)
-    for parent in {p.parent for p in moved}:
-        raw.fsync_dir(parent)
-    return moved
+    return raw.move_into(prepare(data_dir), staged, files)
 
 
 def on_disk(data_dir: Path) -> list[Path]:

@@ -116,18 +116,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def promote(data_dir: Path, file_id: int) -> list[Path]:
-    """Move a committed ingest's staged files into raw/ (atomic renames, owner-only)."""
-    stage = staging_dir(data_dir, file_id)
-    if not stage.exists():
-        return []
+def move_into(root: Path, base: Path, files: Iterable[Path]) -> list[Path]:
+    """Move each of `files` (under `base`) to the same relative place under `root`:
+    owner-only, fsynced, one atomic rename each, the folders fsynced after. Returns the
+    new paths."""
     moved = []
-    root = raw_root(data_dir)
-    for src in sorted(stage.rglob("*.parquet")):
-        rel = src.relative_to(stage)
-        if rel.parts[0] == DETAIL_STAGE:
-            continue
-        dst = root / rel
+    for src in files:
+        dst = root / src.relative_to(base)
         ensure_dir(dst.parent)
         os.chmod(src, FILE_MODE)
         with open(src, "rb") as f:
@@ -136,6 +131,17 @@ def promote(data_dir: Path, file_id: int) -> list[Path]:
         moved.append(dst)
     for parent in {p.parent for p in moved}:
         fsync_dir(parent)
+    return moved
+
+
+def promote(data_dir: Path, file_id: int) -> list[Path]:
+    """Move a committed ingest's staged files into raw/ (atomic renames, owner-only)."""
+    stage = staging_dir(data_dir, file_id)
+    if not stage.exists():
+        return []
+    staged = [src for src in sorted(stage.rglob("*.parquet"))
+              if src.relative_to(stage).parts[0] != DETAIL_STAGE]
+    moved = move_into(raw_root(data_dir), stage, staged)
     shutil.rmtree(stage, ignore_errors=True)
     return moved
 
