@@ -4,10 +4,13 @@ For each site-local day, in ONE transaction:
  1. decide where visitors come from: 'raw' when the day's RAW partition
     (DATA_DIR/raw/date=D/, read for that day only) holds a row for every DETAIL row of the
     day, else 'detail' (RAW purged, or lines that were already too old for RAW);
- 2. materialise temp tables from the staging models: sql/staging/stg_raw_visitors.sql
-    (visitor numbers from full address + user agent; only numbers come out of RAW),
-    stg_referrer_classes (Python: pipelines.domains.classify_referrer) and
-    sql/staging/stg_requests.sql (the day's DETAIL rows with flags and visitor_id);
+ 2. open the staging models: the views sql/staging/stg_raw_keys.sql (each RAW line's
+    visitor key, full address or host name + user agent, and its 64-bit hash) and
+    stg_raw_visitors.sql (only the numbers come out of RAW); check with
+    stg_raw_visitor_collisions.sql that no two keys of the day share a hash, else number
+    them exactly (stg_raw_visitors_numbered.sql); then materialise stg_referrer_classes
+    (Python: pipelines.domains.classify_referrer) and sql/staging/stg_requests.sql (the
+    day's DETAIL rows with flags and visitor_id), which every mart reads;
  3. for every mart in sql/marts/: DELETE the day's rows, INSERT the model's rows;
  4. record the day in `stats_days` with the ingest watermark it covers;
 then COMMIT. Models read the day and settings from DuckDB variables (stats_day,
@@ -17,7 +20,7 @@ A day is stale when a DETAIL row of it comes from an ingest (ingested_files.file
 newer than its watermark; `days_needing_stats` lists those and the days without stats,
 and the retention purge keeps RAW days for which `stats_current` is False.
 
-Spills of the visitor numbering hold full addresses, so the connection must spill into
+Spills of the visitor keys hold full addresses, so the connection must spill into
 raw/.tmp (warehouse.connect(temp_dir=raw.temp_root(...))); aggregate_days checks it.
 """
 from __future__ import annotations
@@ -170,13 +173,12 @@ def _set_variables(con: duckdb.DuckDBPyConnection, day: dt.date, source: str, k_
 
 
 def _stage(con: duckdb.DuckDBPyConnection, cfg: Config, day: dt.date, files: list[Path],
-           source: str) -> None:
-    """(Re)build the day's staging temp tables for the given visitor source."""
+           source: str, *, numbered: bool = False) -> None:
+    """(Re)build the day's staging relations for the given visitor source. From RAW, a
+    visitor is the hash of its key (views, read where they are used) unless `numbered`:
+    then the keys are numbered exactly into a temp table (a day whose hashes collide)."""
     _set_variables(con, day, source, cfg.k_min)
-    for name in ("stg_requests", "stg_raw_visitors", "stg_referrer_classes"):
-        con.execute(f"drop table if exists {name}")
-    con.execute("drop view if exists raw_batch")
-    con.execute("drop view if exists detail_batch")
+    _unstage(con)
     # the day's DETAIL: its files (nothing of any other day) and its rows in the table
     files_of_day = detail.day_files(con, cfg.data_dir, day)
     con.execute("create temp view detail_batch as "
@@ -185,11 +187,18 @@ def _stage(con: duckdb.DuckDBPyConnection, cfg: Config, day: dt.date, files: lis
         listing = ", ".join(sql_str(f.as_posix()) for f in files)
         con.execute(f"create temp view raw_batch as select * from read_parquet([{listing}], "
                     "hive_partitioning = false, union_by_name = true)")
-        con.execute("create temp table stg_raw_visitors as "
-                    + model_sql("staging/stg_raw_visitors.sql"))
+        con.execute("create temp view stg_raw_keys as " + model_sql("staging/stg_raw_keys.sql"))
+        if numbered:
+            con.execute("create temp table raw_visitor_numbers as "
+                        + model_sql("staging/stg_raw_visitors_numbered.sql"))
+            con.execute("create temp view stg_raw_visitors as select * from raw_visitor_numbers")
+        else:
+            con.execute("create temp view stg_raw_visitors as "
+                        + model_sql("staging/stg_raw_visitors.sql"))
     else:
-        con.execute("create temp table stg_raw_visitors "
+        con.execute("create temp table raw_visitor_numbers "
                     "(source_file_id integer, line_no bigint, visitor_id ubigint)")
+        con.execute("create temp view stg_raw_visitors as select * from raw_visitor_numbers")
     classes = _referrer_classes(con, day, cfg.site_domains)
     con.register("referrer_classes_arrow", classes)
     con.execute("create temp table stg_referrer_classes as select * from referrer_classes_arrow")
@@ -197,11 +206,18 @@ def _stage(con: duckdb.DuckDBPyConnection, cfg: Config, day: dt.date, files: lis
     con.execute("create temp table stg_requests as " + model_sql("staging/stg_requests.sql"))
 
 
+def raw_visitor_collisions(con: duckdb.DuckDBPyConnection) -> int:
+    """Distinct visitor keys of the staged day (the view stg_raw_keys) beyond the number of
+    distinct hashed visitor ids: 0 unless the 64-bit hash collided."""
+    return con.execute(model_sql("staging/stg_raw_visitor_collisions.sql")).fetchall()[0][0]
+
+
 def _unstage(con: duckdb.DuckDBPyConnection) -> None:
-    for name in ("stg_requests", "stg_raw_visitors", "stg_referrer_classes"):
+    for name in ("stg_requests", "stg_referrer_classes"):
         con.execute(f"drop table if exists {name}")
-    con.execute("drop view if exists raw_batch")
-    con.execute("drop view if exists detail_batch")
+    for name in ("stg_raw_visitors", "stg_raw_keys", "raw_batch", "detail_batch"):
+        con.execute(f"drop view if exists {name}")
+    con.execute("drop table if exists raw_visitor_numbers")
 
 
 def _aggregate_day(con: duckdb.DuckDBPyConnection, cfg: Config, day: dt.date,
@@ -210,6 +226,8 @@ def _aggregate_day(con: duckdb.DuckDBPyConnection, cfg: Config, day: dt.date,
     source = "raw" if files and _raw_rows(con, files) == detail_rows else "detail"
     with warehouse.transaction(con):
         _stage(con, cfg, day, files, source)
+        if source == "raw" and raw_visitor_collisions(con):
+            _stage(con, cfg, day, files, source, numbered=True)
         if source == "raw":
             # every DETAIL row must have found its RAW line; otherwise count from DETAIL
             (unmatched,) = con.execute("select count(*) from stg_requests "

@@ -436,7 +436,7 @@ def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int,
                               ON c.client IS NOT DISTINCT FROM p.client
                               AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
                           WHERE p.reject IS NULL AND p.day = DATE '{day}')
-                    TO {sql_str(target.as_posix())} (FORMAT parquet, COMPRESSION zstd)""")
+                    TO {sql_str(target.as_posix())} ({raw.PARQUET_OPTIONS})""")
 
     detail_days = sorted(days or [])
 
@@ -458,7 +458,7 @@ def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int,
                 folder = raw.ensure_dir(stage / raw.DETAIL_STAGE / raw.partition_name(day))
                 target = folder / f"{file_id}-{k}.parquet"
                 cur.execute(f"COPY (SELECT * FROM {source} WHERE day = DATE '{day}') "
-                            f"TO {sql_str(target.as_posix())} (FORMAT parquet, COMPRESSION zstd)")
+                            f"TO {sql_str(target.as_posix())} ({raw.PARQUET_OPTIONS})")
             if len(detail_days) > DETAIL_DAYS_PER_SCAN:
                 cur.execute(f"DROP TABLE detail_{k}")
         # the RAW writes read the chunk too: drop it once they are done (their error, if
@@ -497,7 +497,7 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, parsed: str, fmt: LogFormat, 
                      rtrim(c.line, chr(10) || chr(13)) AS line
               FROM {parsed} p JOIN chunk_lines c USING (line_no) LEFT JOIN diag d USING (line_no)
               WHERE p.reject IS NOT NULL ORDER BY p.line_no)
-        TO {sql_str(target.as_posix())} (FORMAT parquet, COMPRESSION zstd)""")
+        TO {sql_str(target.as_posix())} ({raw.PARQUET_OPTIONS})""")
     con.unregister("diag")
 
 

@@ -29,6 +29,10 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 DETAIL_STAGE = "detail"  # staged DETAIL files: moved into detail/ by the commit
+#: COPY options of every RAW, rejects and DETAIL file. zstd level 1 instead of DuckDB's
+#: default 3: writing 5M RAW rows took 5.6 instead of 6.7 CPU-s for files 5% larger
+#: (77 MB instead of 73); lz4 and snappy were no faster to write and 75% larger.
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
 
 
 def raw_root(data_dir: Path) -> Path:

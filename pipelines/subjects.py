@@ -258,7 +258,7 @@ def _stage_copy(reader: duckdb.DuckDBPyConnection, source: Path, drop: pa.Table,
             raw.ensure_dir(target.parent)
             with raw.private_umask():
                 reader.execute(f"copy ({body} order by r.line_no) to "
-                               f"{sql_str(target.as_posix())} (format parquet, compression zstd)")
+                               f"{sql_str(target.as_posix())} ({raw.PARQUET_OPTIONS})")
         return left
     finally:
         reader.unregister("drop_keys")
@@ -333,7 +333,7 @@ def _erase_detail_files(con: duckdb.DuckDBPyConnection, cfg: Config, batch: remo
             (left,) = con.execute(
                 f"copy (select * from read_parquet({sql_str(source)}) r anti join "
                 f"read_parquet({sql_str(keys.as_posix())}) k using (source_file_id, line_no)) "
-                f"to {sql_str(copy.as_posix())} (format parquet, compression zstd)").fetchall()[0]
+                f"to {sql_str(copy.as_posix())} ({raw.PARQUET_OPTIONS})").fetchall()[0]
         if left:
             copies.append(copy)
         else:

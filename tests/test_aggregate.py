@@ -208,6 +208,34 @@ def test_recompute_gives_identical_tables(stats_copy):
     assert _contents(cfg) == before
 
 
+def test_a_hash_collision_numbers_the_day_exactly(stats_copy, monkeypatch):
+    """When the check finds two visitor keys of a day sharing a hashed id (a 64-bit
+    collision, which cannot be produced on demand: the check's answer is forced here, and
+    test_sql_models tests the check itself), the day is numbered exactly instead, with the
+    same statistics."""
+    cfg, _ = stats_copy
+    before = _contents(cfg)
+    staged: list[tuple[dt.date, str, bool]] = []
+    real_stage = aggregate._stage
+
+    def recording_stage(con, cfg_, day, files, source, *, numbered=False):
+        staged.append((day, source, numbered))
+        real_stage(con, cfg_, day, files, source, numbered=numbered)
+
+    monkeypatch.setattr(aggregate, "_stage", recording_stage)
+    monkeypatch.setattr(aggregate, "raw_visitor_collisions", lambda con: 1)
+    con = _open(cfg, read_only=False)
+    try:
+        result = aggregate_days(con, cfg, list(sf.DAYS))
+    finally:
+        con.close()
+    assert result.visitors_exact == {D1.isoformat(): False, D2.isoformat(): True,
+                                     D3.isoformat(): True}
+    assert staged == [(D1, "detail", False), (D2, "raw", False), (D2, "raw", True),
+                      (D3, "raw", False), (D3, "raw", True)]
+    assert _contents(cfg) == before
+
+
 def test_nothing_to_do_when_current(stats_copy):
     cfg, _ = stats_copy
     result = run_aggregate(cfg)

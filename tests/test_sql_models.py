@@ -64,23 +64,30 @@ def test_mart_writes_exactly_its_tables_columns(stats_warehouse, mart):
     assert sorted(model) == sorted(table)
 
 
-def test_only_numbers_come_out_of_raw(stats_warehouse):
-    """stg_raw_visitors reads full addresses and user agents and returns numbers only; the
-    staging table the marts read has no column that could hold them."""
-    cfg, _ = stats_warehouse
-    files = aggregate.raw_files(cfg.data_dir, DAYS[2])
+def _open_raw_day(con: duckdb.DuckDBPyConnection, cfg, day) -> None:
+    files = aggregate.raw_files(cfg.data_dir, day)
     assert files
+    listing = ", ".join(f"'{f.as_posix()}'" for f in files)
+    con.execute(f"create temp view raw_batch as select * from read_parquet([{listing}])")
+    con.execute("create temp view stg_raw_keys as "
+                + aggregate.model_sql("staging/stg_raw_keys.sql"))
+
+
+@pytest.mark.parametrize("model", ["stg_raw_visitors", "stg_raw_visitors_numbered"])
+def test_only_numbers_come_out_of_raw(stats_warehouse, model):
+    """The visitor models read full addresses and user agents (stg_raw_keys) and return
+    numbers only; the staging table the marts read has no column that could hold them."""
+    cfg, _ = stats_warehouse
     con = warehouse.connect(cfg.data_dir, read_only=True)
     try:
-        listing = ", ".join(f"'{f.as_posix()}'" for f in files)
-        con.execute(f"create temp view raw_batch as select * from read_parquet([{listing}])")
+        _open_raw_day(con, cfg, DAYS[2])
         raw_cols = {d[0] for d in con.execute("select * from raw_batch limit 0").description}
         assert {"client_address", "client_hostname", "user_agent", "referrer"} <= raw_cols
-        cur = con.execute(aggregate.model_sql("staging/stg_raw_visitors.sql"))
+        cur = con.execute(aggregate.model_sql(f"staging/{model}.sql"))
         assert [d[0] for d in cur.description] == ["source_file_id", "line_no", "visitor_id"]
         assert {type(v) for row in cur.fetchall() for v in row} == {int}
-        con.execute("create temp table stg_raw_visitors as "
-                    + aggregate.model_sql("staging/stg_raw_visitors.sql"))
+        con.execute("create temp view stg_raw_visitors as "
+                    + aggregate.model_sql(f"staging/{model}.sql"))
         con.execute("create temp table stg_referrer_classes "
                     "(vhost varchar, referrer_domain varchar, referrer_class varchar)")
         con.execute(f"set variable stats_day = DATE '{DAYS[2]}'")
@@ -92,6 +99,50 @@ def test_only_numbers_come_out_of_raw(stats_warehouse):
         con.close()
     assert not staged & {"client", "client_address", "client_hostname", "user_agent", "referrer",
                          "url", "remote_user", "forwarded_for"}
+
+
+def test_hashed_and_numbered_visitors_group_lines_alike(stats_warehouse):
+    """Both visitor models put two RAW lines in one visitor exactly when their keys (client
+    and user agent) are equal; the fixture's day has repeat visitors and distinct ones."""
+    cfg, _ = stats_warehouse
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        _open_raw_day(con, cfg, DAYS[2])
+        partitions = {}
+        for model in ("stg_raw_visitors", "stg_raw_visitors_numbered"):
+            rows = con.execute(f"select source_file_id, line_no, visitor_id from ("
+                               f"{aggregate.model_sql(f'staging/{model}.sql')})").fetchall()
+            groups: dict[int, set] = {}
+            for file_id, line_no, visitor in rows:
+                groups.setdefault(visitor, set()).add((file_id, line_no))
+            partitions[model] = sorted(sorted(g) for g in groups.values())
+        by_key = con.execute("select list((source_file_id, line_no) order by line_no) from "
+                             "stg_raw_keys group by client_key, user_agent").fetchall()
+        assert aggregate.raw_visitor_collisions(con) == 0
+    finally:
+        con.close()
+    expected = sorted(sorted(tuple(r) for r in lines) for (lines,) in by_key)
+    assert partitions["stg_raw_visitors"] == partitions["stg_raw_visitors_numbered"] == expected
+    assert 1 < len(expected) < sum(len(g) for g in expected)
+
+
+def test_collision_check_counts_keys_sharing_an_id(stats_warehouse):
+    """A 64-bit hash collision cannot be produced on demand, so the check runs over keys
+    whose ids are folded into two values: every key beyond the second collides."""
+    cfg, _ = stats_warehouse
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        _open_raw_day(con, cfg, DAYS[2])
+        (keys,) = con.execute("select count(*) from (select distinct client_key, user_agent "
+                              "from stg_raw_keys)").fetchall()[0]
+        assert aggregate.raw_visitor_collisions(con) == 0
+        con.execute("create or replace temp view stg_raw_keys as select * replace "
+                    "(visitor_id % 2 as visitor_id) from ("
+                    + aggregate.model_sql("staging/stg_raw_keys.sql") + ")")
+        assert aggregate.raw_visitor_collisions(con) == keys - 2
+    finally:
+        con.close()
+    assert keys > 2
 
 
 # --------------------------------------------------------------------------- data tests
