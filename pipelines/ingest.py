@@ -382,13 +382,17 @@ def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int,
             enrichments.agents.add(f"SELECT user_agent {ok}", k)
             # referrer host, domain and path per distinct referrer (few), not per row
             enrichments.referrers.add(f"SELECT referrer {ok} AND referrer IS NOT NULL", k)
+            # the texts that may hold an address literal; a junk request line can put
+            # anything in method and protocol. One scan for the distinct combinations
+            # (few: paths x methods), then their values: a DISTINCT per column, four
+            # scans of the chunk, took 2.6x as long (0.27 against 0.10 CPU-s per 1M lines)
             enrichments.texts.add(f"""
-                SELECT v AS original FROM (
-                    SELECT DISTINCT path AS v {ok}
-                    UNION SELECT DISTINCT vhost {ok}
-                    -- a junk request line can put anything in method and protocol
-                    UNION SELECT DISTINCT method {ok}
-                    UNION SELECT DISTINCT protocol {ok})
+                WITH combos AS (SELECT DISTINCT path, vhost, method, protocol {ok})
+                SELECT DISTINCT v AS original FROM (
+                    SELECT path AS v FROM combos
+                    UNION ALL SELECT vhost FROM combos
+                    UNION ALL SELECT method FROM combos
+                    UNION ALL SELECT protocol FROM combos)
                 WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""", k)
 
         # counts
