@@ -70,8 +70,7 @@ final as (
         r.hour,
         r.vhost,
         r.visitor_id,
-        ---------- request
-        r.method,
+        ---------- request (the method only decides is_pageview: no mart reads it)
         r.path,
         r.status,
         r.bytes,
