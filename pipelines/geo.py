@@ -44,8 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import maxminddb
-from mmdb_writer import MMDBWriter
-from netaddr import IPSet
 
 __all__ = [
     "DEMO_NETWORKS",
@@ -565,6 +563,10 @@ def build_synthetic_databases(
     parsed = _validate(networks)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+
+    # the writer is only needed here (demo and fixtures): not imported by every command
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
 
     temps: dict[str, Path] = {}
     try:

@@ -181,6 +181,9 @@ def _staged_sql(fmt: LogFormat, cfg: Config, as_of: dt.date, presplit: bool = Fa
     # forged or broken: kept as rejects so they cannot pin RAW data far into the future
     horizon = dt.datetime.combine(as_of + dt.timedelta(days=2), dt.time())
     future = f"timezone('UTC', timezone({tz}, TIMESTAMP '{horizon.isoformat(sep=' ')}'))"
+    # the site's wall time; for a site in UTC that is `ts` itself (the ICU conversion per
+    # row cost 0.15 CPU-s per 1M lines)
+    local = "ts" if cfg.timezone == "UTC" else f"timezone({tz}, CAST(ts AS TIMESTAMPTZ))"
     return f"""
 SELECT
     * EXCLUDE (reject, local_ts),
@@ -190,7 +193,7 @@ SELECT
     CAST(hour(local_ts) AS TINYINT) AS hour
 FROM (
     SELECT *,
-        timezone({tz}, CAST(ts AS TIMESTAMPTZ)) AS local_ts,
+        {local} AS local_ts,
         CASE WHEN url IS NOT NULL THEN {_path_expr(cfg.query_keep)} END AS path
     FROM ({parse_sql(fmt, "chunk_lines", cfg.timezone, presplit)})
 )

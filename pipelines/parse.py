@@ -99,10 +99,20 @@ def ts_expr(raw: str, time_format: str | list[str], timezone: str) -> str:
     arg = sql_str(formats[0]) if len(formats) == 1 else "[" + ", ".join(map(sql_str, formats)) + "]"
     parsed = f"try_strptime({raw}, {arg})"
     if any("%z" in f or "%Z" in f for f in formats):
-        return f"timezone('UTC', {parsed})"
+        # %n gives TIMESTAMPTZ_NS, whose microseconds DuckDB's conversion truncates
+        nanos = any("%n" in f for f in formats)
+        return f"timezone('UTC', {parsed})" if nanos else utc_wall(parsed)
     if all(f.endswith("Z") for f in formats):  # ISO 8601 in UTC ('...T23:39:43.945958Z')
         return parsed
     return local_ts(parsed, timezone)
+
+
+def utc_wall(expr: str) -> str:
+    """The UTC wall time (a naive TIMESTAMP) of a TIMESTAMPTZ expression (microseconds, not
+    TIMESTAMPTZ_NS). The same value as timezone('UTC', expr), read off the instant's
+    microseconds instead of through ICU's time zone lookup per row: 0.16 -> 0.09 CPU-s for
+    1M Apache timestamps."""
+    return f"make_timestamp(epoch_us({expr}))"
 
 
 def local_ts(expr: str, timezone: str) -> str:
@@ -117,7 +127,7 @@ def epoch_ts(raw: str, scale: float = 1.0) -> str:
     value = f"TRY_CAST({raw} AS DOUBLE)" + (f" / {scale}" if scale != 1.0 else "")
     # 1970..2100: to_timestamp raises out of range, and nothing else is a log's time
     return (f"CASE WHEN {value} BETWEEN 0 AND 4102444800 "
-            f"THEN timezone('UTC', to_timestamp({value})) END")
+            f"THEN {utc_wall(f'to_timestamp({value})')} END")
 
 
 def duration_ms(raw: str, unit: str) -> str:

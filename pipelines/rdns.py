@@ -19,9 +19,6 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-import dns.exception
-import dns.resolver
-import dns.reversename
 
 log = logging.getLogger("weblog.rdns")
 WORKERS = 8
@@ -43,6 +40,10 @@ class ReverseDNS:
 
     def __init__(self, nameservers: Iterable[str] = (), timeout: float = 1.0,
                  budget_seconds: float = 30.0):
+        # dnspython only when lookups are configured (its import is 30 ms of every command)
+        import dns.exception
+        import dns.resolver
+
         servers = [split_server(s) for s in nameservers]
         try:
             self.resolver = dns.resolver.Resolver(configure=not servers)
@@ -71,6 +72,9 @@ class ReverseDNS:
         return self.deadline - time.monotonic()
 
     def _ptr(self, address: str) -> str | None:
+        import dns.exception
+        import dns.reversename
+
         left = self._remaining()
         if left <= 0:
             self._count("not_looked_up")

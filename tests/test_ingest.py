@@ -290,7 +290,8 @@ def test_files_of_one_size_are_hashed_before_staging(window_run, tmp_path):
 # --------------------------------------------------------------------------- time zones
 
 @pytest.mark.parametrize("timezone, day, hour", [
-    ("UTC", dt.date(2026, 11, 10), 23),
+    ("UTC", dt.date(2026, 11, 10), 23),  # the shortcut: local time is ts itself
+    ("Etc/UTC", dt.date(2026, 11, 10), 23),  # the same zone through the ICU conversion
     ("Asia/Tokyo", dt.date(2026, 11, 11), 8),
     ("America/Los_Angeles", dt.date(2026, 11, 10), 15),
 ])

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from parse_kit import python_regex
 
 from pipelines.formats import APACHE_TIME, Field, RegexFormat, get_format
-from pipelines.parse import COLUMNS, METHOD_RE, PROTOCOL_RE, REQUEST_RE, LogFormat, parse_sql
+from pipelines.parse import (COLUMNS, METHOD_RE, PROTOCOL_RE, REQUEST_RE, LogFormat, parse_sql,
+                             sql_str, ts_expr, utc_wall)
 
 LOGS = Path(__file__).parent / "data" / "logs"
 UTC = dt.timezone.utc
@@ -161,6 +162,32 @@ def test_edge_cases():
 def test_offsets_become_utc_instants(stamp, instant):
     (row,) = parse("common", [f'192.0.2.1 - - [{stamp}] "GET / HTTP/1.1" 200 1\n'])
     check(row, ts=instant)
+
+
+@settings(max_examples=300, deadline=None)
+@given(instant=st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30),
+                            timezones=st.sampled_from([UTC, dt.timezone(dt.timedelta(hours=14)),
+                                                       dt.timezone(-dt.timedelta(hours=12, minutes=30))])))
+def test_utc_wall_time_is_what_duckdbs_time_zone_conversion_gives(instant):
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    value = "?::TIMESTAMPTZ"
+    ours, icu = con.execute(f"SELECT {utc_wall(value)}, timezone('UTC', {value})",
+                            [instant, instant]).fetchone()
+    assert ours == icu == instant.astimezone(UTC).replace(tzinfo=None)
+
+
+@pytest.mark.parametrize("time_format, micros", [
+    ("%Y-%m-%d %H:%M:%S.%f %z", 123456),
+    # %n: TIMESTAMPTZ_NS, converted by DuckDB as before (it truncates to microseconds)
+    ("%Y-%m-%d %H:%M:%S.%n %z", 123456),
+])
+def test_zoned_fractional_timestamps(time_format, micros):
+    stamp = "2026-11-10 00:30:00.123456" + ("789" if "%n" in time_format else "") + " +0100"
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    (ts,) = con.execute(f"SELECT {ts_expr(sql_str(stamp), time_format, 'Asia/Tokyo')}").fetchone()
+    assert ts == dt.datetime(2026, 11, 9, 23, 30, 0, micros)
 
 
 @pytest.mark.parametrize("timezone", ["UTC", "Asia/Tokyo", "America/Los_Angeles"])
