@@ -59,6 +59,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import anonymize, detail, detect, enrich, lines, raw, retention, sources, warehouse
 from .config import Config
@@ -424,7 +426,8 @@ def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int,
         # rejects, with a precise reason for the first few that do not match the format
         if n - n_ok:
             with totals.timed("rejects"):
-                _write_rejects(work, parsed, fmt, file_id, k, as_of, stage, totals)
+                _write_rejects(work, parsed, fmt, file_id, k, as_of, stage, totals,
+                               chunk.table)
     finally:
         work.unregister("chunk_lines")
 
@@ -479,33 +482,41 @@ def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int,
 
 
 def _write_rejects(con: duckdb.DuckDBPyConnection, parsed: str, fmt: LogFormat, file_id: int,
-                   k: int, as_of: dt.date, stage: Path, totals: _Totals) -> None:
+                   k: int, as_of: dt.date, stage: Path, totals: _Totals,
+                   chunk_lines: pa.Table) -> None:
+    """The chunk's rejected lines with their reasons into the staged rejects file; the first
+    DIAGNOSE_PER_CHUNK lines that do not match the format get a precise reason. The lines
+    are taken from the chunk's Arrow table by line number: joining the whole chunk to its
+    few rejects, twice, cost 0.24 CPU-s per 1M lines (0.1% of them rejected)."""
+    rejected = con.sql(f"SELECT line_no, reject FROM {parsed} WHERE reject IS NOT NULL "
+                           "ORDER BY line_no").to_arrow_table()
+    line_no = rejected.column("line_no").combine_chunks()
+    # a chunk numbers its lines consecutively (lines.Chunk): row = line_no - the first's
+    where = pc.subtract(line_no, chunk_lines.column("line_no")[0].as_py())
+    texts = chunk_lines.column("line").take(where).combine_chunks()
+    reasons = rejected.column("reject").to_pylist()
     generic = "does not match format " + fmt.name
-    sample = con.execute(f"""
-        SELECT p.line_no, c.line FROM {parsed} p JOIN chunk_lines c USING (line_no)
-        WHERE p.reject = {sql_str(generic)} ORDER BY p.line_no LIMIT {DIAGNOSE_PER_CHUNK}
-    """).fetchall()
-    import pyarrow as pa
-
-    diag = pa.table({"line_no": pa.array([ln for ln, _ in sample], pa.int64()),
-                     "reason": pa.array([fmt.diagnose(text) for _, text in sample], pa.string())})
-    con.register("diag", diag)
-    rows = con.execute(f"""
-        SELECT coalesce(d.reason, p.reject) AS reason, count(*) FROM {parsed} p
-        LEFT JOIN diag d USING (line_no) WHERE p.reject IS NOT NULL GROUP BY ALL
-    """).fetchall()
-    for reason, count in rows:
+    diagnosed = 0
+    for i, reason in enumerate(reasons):
+        if diagnosed == DIAGNOSE_PER_CHUNK:
+            break
+        if reason == generic:
+            reasons[i] = fmt.diagnose(texts[i].as_py())
+            diagnosed += 1
+    for reason, count in collections.Counter(reasons).items():
         totals.reasons[reason] = totals.reasons.get(reason, 0) + count
+    con.register("chunk_rejects", pa.table({"line_no": line_no, "reason": pa.array(reasons, pa.string()),
+                                            "line": texts}))
     folder = raw.ensure_dir(stage / "rejects" / raw.partition_name(as_of))
     target = folder / f"{file_id}-{k}.parquet"
-    con.execute(f"""
-        COPY (SELECT DATE '{as_of}' AS day, {file_id}::INTEGER AS source_file_id, p.line_no,
-                     coalesce(d.reason, p.reject) AS reason,
-                     rtrim(c.line, chr(10) || chr(13)) AS line
-              FROM {parsed} p JOIN chunk_lines c USING (line_no) LEFT JOIN diag d USING (line_no)
-              WHERE p.reject IS NOT NULL ORDER BY p.line_no)
-        TO {sql_str(target.as_posix())} ({raw.PARQUET_OPTIONS})""")
-    con.unregister("diag")
+    try:
+        con.execute(f"""
+            COPY (SELECT DATE '{as_of}' AS day, {file_id}::INTEGER AS source_file_id, line_no,
+                         reason, rtrim(line, chr(10) || chr(13)) AS line
+                  FROM chunk_rejects ORDER BY line_no)
+            TO {sql_str(target.as_posix())} ({raw.PARQUET_OPTIONS})""")
+    finally:
+        con.unregister("chunk_rejects")
 
 
 # --------------------------------------------------------------------------- 1. plan

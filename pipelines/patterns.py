@@ -263,14 +263,20 @@ fields AS (
     def full_regex(self) -> re.Pattern[str]:
         return re.compile(self._regex(None, set(), None), re.DOTALL)
 
+    @cached_property
+    def _prefix_regexes(self) -> tuple[re.Pattern[str], ...]:
+        """For each token, the format up to and including it (built once, not per line)."""
+        return tuple(re.compile(self._regex(i, set(), None), re.DOTALL)
+                     for i in range(len(self.tokens)))
+
     def diagnose(self, line: str) -> str:
         """Why a line does not match: the first field (or literal) that fails."""
         body = line.rstrip("\r\n")
         if not body.strip(" \t\n\f\r"):  # RE2's \s, as parse.py decides blank lines
             return "blank line"
         last_ok = -1
-        for i in range(len(self.tokens)):
-            if re.match(self._regex(i, set(), None), body, re.DOTALL):
+        for i, prefix_re in enumerate(self._prefix_regexes):
+            if prefix_re.match(body):
                 last_ok = i
             else:
                 break
@@ -278,7 +284,7 @@ fields AS (
         if last_ok == len(self.tokens) - 1:
             return f"{prefix}: unexpected text after the last field"
         tok = self.tokens[last_ok + 1]
-        if last_ok >= 0 and re.fullmatch(self._regex(last_ok, set(), None), body, re.DOTALL):
+        if last_ok >= 0 and self._prefix_regexes[last_ok].fullmatch(body):
             done = self.tokens[last_ok]
             if isinstance(done, Field) and done.regex == QUOTED and isinstance(tok, str) \
                     and tok.startswith('"'):

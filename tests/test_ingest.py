@@ -165,6 +165,35 @@ def test_rejects_kept_in_raw_with_reasons(window_run):
     assert sum(r.reject_reasons.values()) == len(rows) == r.lines_rejected
 
 
+def test_rejects_of_many_chunks_keep_their_lines_and_a_capped_diagnosis(tmp_path, monkeypatch):
+    from pipelines import ingest as ingest_mod
+    from pipelines import lines
+
+    monkeypatch.setattr(lines, "CHUNK_BYTES", 16 << 10)  # ~200 lines a chunk after the first
+    monkeypatch.setattr(ingest_mod, "DIAGNOSE_PER_CHUNK", 3)
+    texts = [line(f"192.0.2.{i % 200}", "09/Nov/2026:10:00:00 +0000", path=f"/p{i}")
+             for i in range(1, 2001)]
+    junk = {i: f"junk line {i} \u00e9\r\n" for i in range(7, 2001, 9)}  # several per chunk
+    for i, text in junk.items():
+        texts[i - 1] = text
+    cfg = config(tmp_path)
+    with open(write_log(tmp_path / "junk.log", texts), "rb") as handle:
+        chunks = list(lines.iter_chunks(handle, lines.ReadStats()))
+    assert len(chunks) > 5
+    (r,) = ingest_paths(cfg, [str(tmp_path / "junk.log")], format_name="combined", as_of=AS_OF)
+    rows = reject_rows(cfg)
+    assert [x["line_no"] for x in rows] == sorted(junk)
+    assert [x["line"] for x in rows] == [junk[i].rstrip("\r\n") for i in sorted(junk)]
+    diagnosed = [x["line_no"] for x in rows if x["reason"] != "does not match format combined"]
+    assert all(x["reason"].startswith("does not match format combined") for x in rows)
+    # the first three of each chunk get the precise reason, the rest the format's name
+    expected = [n for c in chunks
+                for n in [i for i in sorted(junk)
+                          if c.first_line_no <= i < c.first_line_no + c.num_lines][:3]]
+    assert diagnosed == expected
+    assert r.lines_rejected == len(junk) and sum(r.reject_reasons.values()) == len(junk)
+
+
 def test_ledger_row(window_run):
     cfg, log_file, r = window_run
     cur_rows = query(cfg, "SELECT * FROM ingested_files")
