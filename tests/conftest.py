@@ -7,6 +7,7 @@ so a missing checkout cannot hide behind a skip.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,21 @@ def prefect_harness(tmp_path_factory):
         with prefect_test_harness(server_startup_timeout=180):
             url = get_current_settings().server.database.connection_url.get_secret_value()
             yield SimpleNamespace(home=home, database=Path(url.split(":///", 1)[1]))
+
+
+@pytest.fixture(autouse=True)
+def _prefect_services_stopped():
+    """After a test that ran Prefect: stop its log and event workers. Their threads outlive
+    the flow run, and they draw from the global `random` while later tests in the same
+    worker run Hypothesis, which then warns that a strategy used `random`. Prefect starts
+    them again when a flow needs them."""
+    yield
+    if "prefect.logging.handlers" in sys.modules:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for service in (APILogWorker, EventsWorker):
+            service.drain_all(timeout=30, at_exit=False)
 
 
 @pytest.fixture
