@@ -34,6 +34,11 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
+try:  # the compiled helpers (setup.py); a checkout where they were not built uses NumPy
+    from . import _fastsplit
+except ImportError:  # pragma: no cover - depends on the build
+    _fastsplit = None
+
 # measured on 2 cores: 16 MiB chunks stage a 5M-line file as fast as 32 MiB (14.8 s) with a
 # peak of 0.63 GB instead of 0.92 GB; 8 MiB was 5% slower at 1M lines. Each chunk looks its
 # distinct values up in the file's enrichment tables, which grow with the file, so a
@@ -121,8 +126,10 @@ def _clean(block: bytes, stats: ReadStats) -> bytes:
     return block
 
 
-def _lines_array(block: bytes) -> pa.LargeStringArray:
-    """The lines of a block (each with its newline) over the block's own buffer."""
+def line_offsets_numpy(block: bytes | memoryview) -> np.ndarray:
+    """Offsets of the lines of a block, each with its newline; a last line without one (or
+    no line at all) ends at the block's end. The compiled `_fastsplit.line_offsets`
+    computes the same with memchr, 8x faster (0.15 -> 0.02 CPU-s per 1M lines)."""
     nl = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
     ends = nl + 1
     if not len(ends) or ends[-1] != len(block):
@@ -130,17 +137,32 @@ def _lines_array(block: bytes) -> pa.LargeStringArray:
     offsets = np.empty(len(ends) + 1, dtype=np.int64)
     offsets[0] = 0
     offsets[1:] = ends
-    return pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(block))
+    return offsets
 
 
-def _to_table(block: bytes, first_line_no: int, stats: ReadStats) -> pa.Table:
-    block = _clean(block, stats)
+def _lines_array(block: bytes | memoryview) -> pa.LargeStringArray:
+    """The lines of a block (each with its newline) over the block's own buffer."""
+    if _fastsplit is not None:
+        offsets = pa.py_buffer(_fastsplit.line_offsets(block))
+    else:
+        offsets = pa.py_buffer(line_offsets_numpy(block))
+    return pa.LargeStringArray.from_buffers(offsets.size // 8 - 1, offsets, pa.py_buffer(block))
+
+
+def _to_table(data: bytes, end: int, first_line_no: int, stats: ReadStats) -> pa.Table:
+    """The lines of data[:end] as a table; the lines' buffer is `data` itself unless it has
+    to be cleaned (copying 16 MiB blocks twice per chunk, with their page faults, cost
+    ~0.1 CPU-s per 1M lines)."""
+    if data.find(b"\x00", 0, end) >= 0:
+        block: bytes | memoryview = _clean(data[:end], stats)
+    else:
+        block = data if end == len(data) else memoryview(data)[:end]
     lines = _lines_array(block)
     try:
         lines.validate(full=True)  # Arrow's UTF-8 check: ~10x faster than bytes.decode
     except pa.ArrowInvalid:
         stats.invalid_utf8_blocks += 1
-        lines = _lines_array(block.decode("utf-8", "backslashreplace").encode("utf-8"))
+        lines = _lines_array(bytes(block).decode("utf-8", "backslashreplace").encode("utf-8"))
     n = len(lines)
     numbers = pa.array(np.arange(first_line_no, first_line_no + n, dtype=np.int64))
     table = pa.table({"line_no": numbers, "line": lines})
@@ -211,7 +233,7 @@ def iter_chunks(stream: BinaryIO, stats: ReadStats, *, chunk_bytes: int | None =
                 block = block[take:]
                 if not block:
                     continue
-        data = carry + block
+        data = carry + block if carry else block
         if eof:
             if not data:
                 break
@@ -224,10 +246,10 @@ def iter_chunks(stream: BinaryIO, stats: ReadStats, *, chunk_bytes: int | None =
             if cut == 0:  # one very long line: keep reading
                 carry = data
                 continue
-        piece, carry = data[:cut], data[cut:]
+        carry = data[cut:]
         start = offset
-        offset += len(piece)
-        table = _to_table(piece, line_no, stats)
+        offset += cut
+        table = _to_table(data, cut, line_no, stats)
         stats.lines += table.num_rows
         stats.content_bytes = offset
         yield Chunk(table, line_no, start, offset)

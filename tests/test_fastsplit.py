@@ -16,6 +16,7 @@ import gzip
 import os
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -41,7 +42,7 @@ def compiled():
 
 
 def _table(block: bytes) -> pa.Table:
-    return lines._to_table(block, 1, lines.ReadStats())
+    return lines._to_table(block, len(block), 1, lines.ReadStats())
 
 
 def _both(fmt: RegexFormat, table: pa.Table, sql_of) -> tuple[list, list]:
@@ -228,3 +229,20 @@ def test_real_world_logs_parse_the_same(realworld, name, file):
     regex, native = _both(fmt, _table(block), _parse(fmt))
     assert any(row["reject"] is None for row in regex)  # the format fits the file
     assert native == regex
+
+
+# --------------------------------------------------------------------------- line offsets
+
+_LINE_BYTES = st.binary(max_size=200) | st.lists(
+    st.sampled_from([b"\n", b"\r", b"a", b"\xc3\xa9", b"\x00", b" "]), max_size=60).map(b"".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(block=_LINE_BYTES, cut=st.integers(min_value=0, max_value=200))
+def test_compiled_line_offsets_are_numpys(block, cut):
+    """The compiled newline scan gives the offsets of the NumPy one, on bytes and on the
+    memoryview prefix iter_chunks hands over."""
+    prefix = memoryview(block)[:min(cut, len(block))]
+    for data in (block, prefix):
+        compiled = np.frombuffer(lines._fastsplit.line_offsets(data), dtype=np.int64)
+        assert compiled.tolist() == lines.line_offsets_numpy(data).tolist()

@@ -291,3 +291,13 @@ def test_chunk_size_grows_for_big_files():
     assert lines.chunk_size(lines.LARGE_CONTENT_BYTES, compressed=False) == big
     assert lines.chunk_size(lines.LARGE_CONTENT_BYTES // lines.COMPRESSION_RATIO,
                             compressed=True) == big
+
+
+# --------------------------------------------------------------------------- line offsets
+
+def test_lines_are_the_same_without_the_compiled_scan(monkeypatch):
+    data = b"one\ntwo\r\n\nno newline at the end"
+    with_c, _, _ = read_all(data, chunk_bytes=5)
+    monkeypatch.setattr(lines, "_fastsplit", None)
+    without, _, _ = read_all(data, chunk_bytes=5)
+    assert with_c == without == ["one\n", "two\r\n", "\n", "no newline at the end"]
