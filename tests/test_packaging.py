@@ -41,3 +41,17 @@ def test_the_compiled_splitter_is_built_from_a_tracked_source():
     setup = (REPO / "setup.py").read_text(encoding="utf-8")
     assert '"pipelines._fastsplit", ["pipelines/_fastsplit.c"]' in setup
     assert (REPO / "pipelines" / "_fastsplit.c").is_file()
+
+
+def test_importing_weblog_keeps_numpy_to_one_blas_thread_unless_told_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    show = "import pipelines, os; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    default = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True,
+                             text=True, check=True).stdout.strip()
+    chosen = subprocess.run([sys.executable, "-c", show], env={**env, "OPENBLAS_NUM_THREADS": "4"},
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert (default, chosen) == ("1", "4")
