@@ -24,16 +24,25 @@ def test_sql_dir_is_the_checkouts_then_the_packages(tmp_path):
     assert warehouse.SQL_DIR == REPO / "sql"
 
 
-def test_every_sql_file_is_in_the_wheel():
+def test_every_sql_file_template_and_style_is_in_the_wheel():
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     config = pyproject["tool"]["setuptools"]
-    assert "pipelines.sql" in config["packages"]
     assert config["package-dir"]["pipelines.sql"] == "sql"
-    patterns = config["package-data"]["pipelines.sql"]
-    files = [p.relative_to(REPO / "sql").as_posix() for p in (REPO / "sql").rglob("*")
+    folders = {"pipelines.sql": REPO / "sql", "pipelines": REPO / "pipelines"}
+    files = [("pipelines.sql", p.relative_to(REPO / "sql")) for p in (REPO / "sql").rglob("*")
              if p.is_file()]
-    assert len(files) > 20
-    missed = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    files += [("pipelines", p.relative_to(REPO / "pipelines"))
+              for folder in ("templates", "static") for p in (REPO / "pipelines" / folder).iterdir()]
+    assert len(files) > 30
+
+    def carried(package: str, path: Path) -> bool:
+        # the file's folder is a package of the wheel, and its name matches that package's data
+        inner = ".".join((package, *path.parent.parts))
+        return inner in config["packages"] and any(
+            fnmatch.fnmatch(path.name, pattern) for pattern in config["package-data"].get(inner, []))
+
+    assert all(folders[package].is_dir() for package, _ in files)
+    missed = [f"{package}/{path}" for package, path in files if not carried(package, path)]
     assert missed == []
 
 
