@@ -68,6 +68,9 @@ SECURITY_HEADERS = {
 STATIC_TYPES = {".css": "text/css; charset=utf-8"}
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 API_LIMIT, API_MAX_LIMIT = 1000, 100_000
+#: an offset past any table's rows: a larger one (an arbitrary integer) would overflow
+#: DuckDB's BIGINT and fail the query instead of answering 422
+API_MAX_OFFSET = 10**15
 #: chart-drawing processes of `weblog serve` (--chart-workers): a 79-day page's charts
 #: took ~215 ms in one process, ~150 ms in two (2 cores)
 DEFAULT_CHART_WORKERS = 2
@@ -586,7 +589,7 @@ def create_app(cfg: Config, *, allowed_hosts: list[str] | None = None,
                          end: dt.date | None = Query(None, alias="to",
                                                      description="Last day (inclusive)."),
                          limit: int = Query(API_LIMIT, ge=1, le=API_MAX_LIMIT),
-                         offset: int = Query(0, ge=0)) -> Response:
+                         offset: int = Query(0, ge=0, le=API_MAX_OFFSET)) -> Response:
                 return table_response(table, start, end, None, limit, offset)
         else:
             def endpoint(start: dt.date | None = Query(None, alias="from",
@@ -595,7 +598,7 @@ def create_app(cfg: Config, *, allowed_hosts: list[str] | None = None,
                                                      description="Last day (inclusive)."),
                          vhost: str | None = Query(None, description="Only this vhost."),
                          limit: int = Query(API_LIMIT, ge=1, le=API_MAX_LIMIT),
-                         offset: int = Query(0, ge=0)) -> Response:
+                         offset: int = Query(0, ge=0, le=API_MAX_OFFSET)) -> Response:
                 return table_response(table, start, end, vhost, limit, offset)
 
         app.add_api_route(f"/api/v1/{table}", endpoint, methods=["GET"], summary=summary,
@@ -651,13 +654,13 @@ def create_app(cfg: Config, *, allowed_hosts: list[str] | None = None,
              description="The hash-chained purge ledger as published (newest first); empty "
                          "until the retention code has written one.")
     def ledger(limit: int = Query(API_LIMIT, ge=1, le=API_MAX_LIMIT),
-               offset: int = Query(0, ge=0)) -> Response:
+               offset: int = Query(0, ge=0, le=API_MAX_OFFSET)) -> Response:
         return table_response_plain(LEDGER_TABLE, limit, offset)
 
     @app.get("/api/v1/ingested_files", tags=["audit"], summary="Ingest ledger",
              description="One row per ingested file: hashes and line counts.")
     def ingests(limit: int = Query(API_LIMIT, ge=1, le=API_MAX_LIMIT),
-                offset: int = Query(0, ge=0)) -> Response:
+                offset: int = Query(0, ge=0, le=API_MAX_OFFSET)) -> Response:
         return table_response_plain("ingested_files", limit, offset)
 
     def table_response_plain(table: str, limit: int, offset: int) -> Response:
