@@ -72,6 +72,7 @@ def page_context(con: duckdb.DuckDBPyConnection, cfg: Config, period: views.Peri
     return {
         **data,
         "charts": {name: pages.trusted(svg) for name, svg in drawn.items()},
+        "legends": charts.chart_legends(data),
         "exactness_note": exactness_note(data["totals"], data["previous_totals"]),
         "policy": cfg.policy(),
         "timezone": cfg.timezone,

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import stats_fixture as sf
 import views_fixture as vf
-from pipelines import pages, raw, views, warehouse
+from pipelines import charts, pages, raw, views, warehouse
 from pipelines.aggregate import STATS_TABLES
 from pipelines.cli import cli
 from pipelines.report import default_output, render_report, report_csp
@@ -48,8 +48,29 @@ def test_every_chart_is_inline_non_empty_svg(report_html):
         assert svg, name
         body = svg.group(1)
         assert 'viewBox="0 0 ' in body
-        # drawn marks, not an empty frame
-        assert len(re.findall(r"<(path|rect|line)\b", body)) > 10, name
+        # drawn marks, not an empty frame (the donut: one arc per channel)
+        if name == "channels":
+            assert body.count('aria-roledescription="arc mark"') >= 3, name
+        else:
+            assert len(re.findall(r"<(path|rect|line)\b", body)) > 10, name
+
+
+def test_legends_name_each_series_in_its_colour(report_html, views_warehouse):
+    """Legends are HTML beside the charts: one entry per series, swatches in the colours
+    the chart draws them in, and the donut lists exactly the channels it draws."""
+    for name, expected in (("visitors", ["Visitors", "Human visitors", "Pageviews"]),
+                           ("hits", ["Humans", "Bots"]),
+                           ("status", ["2xx", "3xx", "4xx", "5xx"])):
+        legend = re.search(rf'<figure data-chart="{name}">.*?<ul class="legend">(.*?)</ul>',
+                           report_html, re.S)
+        assert legend, name
+        assert re.findall(r'</span>([^<]+)</li>', legend.group(1)) == expected, name
+    donut = re.search(r'<figure data-chart="channels">(.*?)</figure>', report_html, re.S).group(1)
+    shown = re.findall(r'</span>([^<]+)</li>', donut)
+    assert len(shown) >= 3
+    assert donut.count('aria-roledescription="arc mark"') == len(shown)
+    swatches = re.findall(r'<span class="swatch s-(\w+)"></span>([^<]+)</li>', donut)
+    assert swatches == [(charts.SWATCHES[charts.CHANNEL_COLOURS[c]], c) for c in shown]
 
 
 def test_every_table_and_headline_figure(report_html, views_warehouse):
