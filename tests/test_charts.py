@@ -7,7 +7,7 @@ import re
 import pytest
 
 import views_fixture as vf
-from pipelines import charts, views, warehouse
+from pipelines import charts, pages, views, warehouse
 
 
 def test_labels_from_logs_are_escaped_text():
@@ -90,3 +90,29 @@ def test_a_page_has_no_duplicate_ids(views_warehouse):
         con.close()
     ids = [i for svg in charts.charts(data).values() for i in re.findall(r'\bid="([^"]+)"', svg)]
     assert ids and len(ids) == len(set(ids))
+
+
+def test_legends_are_the_charts_colour_scales(views_warehouse):
+    """Each HTML legend lists the series of its chart's colour scale, in order and in the
+    scale's colours, and the chart itself draws no legend (vl-convert measures its labels)."""
+    cfg, _ = views_warehouse
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        data = views.collect(con, views.resolve_period(con, None, None))
+    finally:
+        con.close()
+    specs, legends = charts.chart_specs(data), charts.chart_legends(data)
+    assert set(legends) == {"visitors", "hits", "status", "channels"}
+    colour_of = {name: colour for colour, name in charts.SWATCHES.items()}
+    for name, legend in legends.items():
+        colour = specs[name]["encoding"]["color"]
+        assert colour["legend"] is None, name
+        scale = dict(zip(colour["scale"]["domain"], colour["scale"]["range"], strict=True))
+        assert {label: colour_of[swatch] for label, swatch in legend} == scale, name
+        assert [label for label, _ in legend] == list(scale), name
+
+
+def test_every_swatch_has_its_colour_in_the_stylesheet():
+    css = (pages.STATIC / "weblog.css").read_text(encoding="utf-8")
+    rules = dict(re.findall(r"\.swatch\.s-(\w+) \{ background: (#[0-9a-f]{6}); \}", css))
+    assert rules == {name: colour for colour, name in charts.SWATCHES.items()}
