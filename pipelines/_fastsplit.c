@@ -234,7 +234,7 @@ done:
 /* line_offsets(data) -> bytes: the int64 offsets of a large_string array of the lines of
  * `data`, each line with its '\n': 0, then the end of every line; a last line without
  * '\n' (or no line at all) ends at len(data). NumPy's `flatnonzero(data == 10)` computes
- * the same through a byte mask as large as the data, 8x slower. */
+ * the same through a byte mask as large as the data, 5x slower. */
 static PyObject *line_offsets(PyObject *self, PyObject *args) {
     Py_buffer buf;
     if (!PyArg_ParseTuple(args, "y*", &buf))

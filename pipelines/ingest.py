@@ -377,59 +377,55 @@ def _classify_chunk(work: duckdb.DuckDBPyConnection, chunk: lines.Chunk, k: int,
     RAW write is done: memory stays bounded by three chunks and the file's distinct values.
     """
     parsed = f"parsed_{k}"
-    work.register("chunk_lines", chunk.table)  # for the rejects (a cursor's own name)
-    try:
-        # distinct values new to this file -> enrichment tables
-        with totals.timed("enrich"):
-            ok = f"FROM {parsed} WHERE reject IS NULL"
-            # the client of each distinct (client, forwarded-for chain): trusted proxies, rDNS
-            enrichments.clients.add(f"SELECT client, forwarded_for {ok}", k)
-            enrichments.agents.add(f"SELECT user_agent {ok}", k)
-            # referrer host, domain and path per distinct referrer (few), not per row
-            enrichments.referrers.add(f"SELECT referrer {ok} AND referrer IS NOT NULL", k)
-            # the texts that may hold an address literal; a junk request line can put
-            # anything in method and protocol. One scan for the distinct combinations
-            # (few: paths x methods), then their values: a DISTINCT per column, four
-            # scans of the chunk, took 2.6x as long (0.27 against 0.10 CPU-s per 1M lines)
-            enrichments.texts.add(f"""
-                WITH combos AS (SELECT DISTINCT path, vhost, method, protocol {ok})
-                SELECT DISTINCT v AS original FROM (
-                    SELECT path AS v FROM combos
-                    UNION ALL SELECT vhost FROM combos
-                    UNION ALL SELECT method FROM combos
-                    UNION ALL SELECT protocol FROM combos)
-                WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""", k)
+    # distinct values new to this file -> enrichment tables
+    with totals.timed("enrich"):
+        ok = f"FROM {parsed} WHERE reject IS NULL"
+        # the client of each distinct (client, forwarded-for chain): trusted proxies, rDNS
+        enrichments.clients.add(f"SELECT client, forwarded_for {ok}", k)
+        enrichments.agents.add(f"SELECT user_agent {ok}", k)
+        # referrer host, domain and path per distinct referrer (few), not per row
+        enrichments.referrers.add(f"SELECT referrer {ok} AND referrer IS NOT NULL", k)
+        # the texts that may hold an address literal; a junk request line can put
+        # anything in method and protocol. One scan for the distinct combinations
+        # (few: paths x methods), then their values: a DISTINCT per column, four
+        # scans of the chunk, took 2.6x as long (0.27 against 0.10 CPU-s per 1M lines)
+        enrichments.texts.add(f"""
+            WITH combos AS (SELECT DISTINCT path, vhost, method, protocol {ok})
+            SELECT DISTINCT v AS original FROM (
+                SELECT path AS v FROM combos
+                UNION ALL SELECT vhost FROM combos
+                UNION ALL SELECT method FROM combos
+                UNION ALL SELECT protocol FROM combos)
+            WHERE v IS NOT NULL AND regexp_matches(v, {sql_str(ADDRESS_HINT_RE)})""", k)
 
-        # counts
-        with totals.timed("count"):
-            (n, n_ok, n_old, n_bad, t0, t1, days) = work.execute(f"""
-                SELECT count(*), count(*) FILTER (WHERE reject IS NULL),
-                       count(*) FILTER (WHERE reject IS NULL AND day < DATE '{window}'),
-                       count(*) FILTER (WHERE reject IS NULL
-                                        AND c.kind NOT IN ('ipv4', 'ipv6', 'hostname')),
-                       min(ts) FILTER (WHERE reject IS NULL), max(ts) FILTER (WHERE reject IS NULL),
-                       list(DISTINCT day) FILTER (WHERE reject IS NULL)
-                FROM {parsed} p LEFT JOIN enr_clients_{k} c
-                    ON c.client IS NOT DISTINCT FROM p.client
-                    AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
-            """).fetchall()[0]
-        totals.bad_client += n_bad
-        totals.lines += n
-        totals.parsed += n_ok
-        totals.rejected += n - n_ok
-        totals.too_old += n_old
-        totals.days.update(days or [])
-        if t0 is not None:
-            totals.first_ts = t0 if totals.first_ts is None else min(totals.first_ts, t0)
-            totals.last_ts = t1 if totals.last_ts is None else max(totals.last_ts, t1)
+    # counts
+    with totals.timed("count"):
+        (n, n_ok, n_old, n_bad, t0, t1, days) = work.execute(f"""
+            SELECT count(*), count(*) FILTER (WHERE reject IS NULL),
+                   count(*) FILTER (WHERE reject IS NULL AND day < DATE '{window}'),
+                   count(*) FILTER (WHERE reject IS NULL
+                                    AND c.kind NOT IN ('ipv4', 'ipv6', 'hostname')),
+                   min(ts) FILTER (WHERE reject IS NULL), max(ts) FILTER (WHERE reject IS NULL),
+                   list(DISTINCT day) FILTER (WHERE reject IS NULL)
+            FROM {parsed} p LEFT JOIN enr_clients_{k} c
+                ON c.client IS NOT DISTINCT FROM p.client
+                AND c.forwarded_for IS NOT DISTINCT FROM p.forwarded_for
+        """).fetchall()[0]
+    totals.bad_client += n_bad
+    totals.lines += n
+    totals.parsed += n_ok
+    totals.rejected += n - n_ok
+    totals.too_old += n_old
+    totals.days.update(days or [])
+    if t0 is not None:
+        totals.first_ts = t0 if totals.first_ts is None else min(totals.first_ts, t0)
+        totals.last_ts = t1 if totals.last_ts is None else max(totals.last_ts, t1)
 
-        # rejects, with a precise reason for the first few that do not match the format
-        if n - n_ok:
-            with totals.timed("rejects"):
-                _write_rejects(work, parsed, fmt, file_id, k, as_of, stage, totals,
-                               chunk.table)
-    finally:
-        work.unregister("chunk_lines")
+    # rejects, with a precise reason for the first few that do not match the format
+    if n - n_ok:
+        with totals.timed("rejects"):
+            _write_rejects(work, parsed, fmt, file_id, k, as_of, stage, totals,
+                           chunk.table)
 
     raw_days = sorted(d for d in (days or []) if d >= window)
 
@@ -489,7 +485,7 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, parsed: str, fmt: LogFormat, 
     are taken from the chunk's Arrow table by line number: joining the whole chunk to its
     few rejects, twice, cost 0.24 CPU-s per 1M lines (0.1% of them rejected)."""
     rejected = con.sql(f"SELECT line_no, reject FROM {parsed} WHERE reject IS NOT NULL "
-                           "ORDER BY line_no").to_arrow_table()
+                       "ORDER BY line_no").to_arrow_table()
     line_no = rejected.column("line_no").combine_chunks()
     # a chunk numbers its lines consecutively (lines.Chunk): row = line_no - the first's
     where = pc.subtract(line_no, chunk_lines.column("line_no")[0].as_py())
@@ -505,8 +501,8 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, parsed: str, fmt: LogFormat, 
             diagnosed += 1
     for reason, count in collections.Counter(reasons).items():
         totals.reasons[reason] = totals.reasons.get(reason, 0) + count
-    con.register("chunk_rejects", pa.table({"line_no": line_no, "reason": pa.array(reasons, pa.string()),
-                                            "line": texts}))
+    con.register("chunk_rejects", pa.table({
+        "line_no": line_no, "reason": pa.array(reasons, pa.string()), "line": texts}))
     folder = raw.ensure_dir(stage / "rejects" / raw.partition_name(as_of))
     target = folder / f"{file_id}-{k}.parquet"
     try:

@@ -122,7 +122,8 @@ def assert_charts_drawn(page) -> None:
         box = svg.bounding_box()
         assert box and box["width"] > 200 and box["height"] > 60, (name, box)
         if name == "channels":  # the donut: one arc per channel its legend lists
-            arcs = svg.evaluate("el => el.querySelectorAll('[aria-roledescription=\"arc mark\"]').length")
+            arcs = svg.evaluate(
+                "el => el.querySelectorAll('[aria-roledescription=\"arc mark\"]').length")
             listed = page.locator('figure[data-chart="channels"] .legend li').count()
             assert arcs == listed >= 3, (arcs, listed)
             continue

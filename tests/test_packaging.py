@@ -32,14 +32,15 @@ def test_every_sql_file_template_and_style_is_in_the_wheel():
     files = [("pipelines.sql", p.relative_to(REPO / "sql")) for p in (REPO / "sql").rglob("*")
              if p.is_file()]
     files += [("pipelines", p.relative_to(REPO / "pipelines"))
-              for folder in ("templates", "static") for p in (REPO / "pipelines" / folder).iterdir()]
+              for folder in ("templates", "static")
+              for p in (REPO / "pipelines" / folder).iterdir()]
     assert len(files) > 30
 
     def carried(package: str, path: Path) -> bool:
         # the file's folder is a package of the wheel, and its name matches that package's data
         inner = ".".join((package, *path.parent.parts))
-        return inner in config["packages"] and any(
-            fnmatch.fnmatch(path.name, pattern) for pattern in config["package-data"].get(inner, []))
+        patterns = config["package-data"].get(inner, [])
+        return inner in config["packages"] and any(fnmatch.fnmatch(path.name, p) for p in patterns)
 
     assert all(folders[package].is_dir() for package, _ in files)
     missed = [f"{package}/{path}" for package, path in files if not carried(package, path)]

@@ -165,9 +165,10 @@ def test_offsets_become_utc_instants(stamp, instant):
 
 
 @settings(max_examples=300, deadline=None)
-@given(instant=st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30),
-                            timezones=st.sampled_from([UTC, dt.timezone(dt.timedelta(hours=14)),
-                                                       dt.timezone(-dt.timedelta(hours=12, minutes=30))])))
+@given(instant=st.datetimes(
+    min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30),
+    timezones=st.sampled_from([UTC, dt.timezone(dt.timedelta(hours=14)),
+                               dt.timezone(-dt.timedelta(hours=12, minutes=30))])))
 def test_utc_wall_time_is_what_duckdbs_time_zone_conversion_gives(instant):
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
