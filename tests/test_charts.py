@@ -81,27 +81,27 @@ def test_ids_are_scoped_by_chart_and_numbered_in_order():
     assert not set(re.findall(r'\bid="([^"]+)"', other)) & set(ids)
 
 
-def test_a_page_has_no_duplicate_ids(views_warehouse):
+@pytest.fixture(scope="module")
+def page_data(views_warehouse) -> dict:
+    """What the default page of the views fixture shows (views.collect)."""
     cfg, _ = views_warehouse
     con = warehouse.connect(cfg.data_dir, read_only=True)
     try:
-        data = views.collect(con, views.resolve_period(con, None, None))
+        return views.collect(con, views.resolve_period(con, None, None))
     finally:
         con.close()
-    ids = [i for svg in charts.charts(data).values() for i in re.findall(r'\bid="([^"]+)"', svg)]
+
+
+def test_a_page_has_no_duplicate_ids(page_data):
+    ids = [i for svg in charts.charts(page_data).values()
+           for i in re.findall(r'\bid="([^"]+)"', svg)]
     assert ids and len(ids) == len(set(ids))
 
 
-def test_legends_are_the_charts_colour_scales(views_warehouse):
+def test_legends_are_the_charts_colour_scales(page_data):
     """Each HTML legend lists the series of its chart's colour scale, in order and in the
     scale's colours, and the chart itself draws no legend (vl-convert measures its labels)."""
-    cfg, _ = views_warehouse
-    con = warehouse.connect(cfg.data_dir, read_only=True)
-    try:
-        data = views.collect(con, views.resolve_period(con, None, None))
-    finally:
-        con.close()
-    specs, legends = charts.chart_specs(data), charts.chart_legends(data)
+    specs, legends = charts.chart_specs(page_data), charts.chart_legends(page_data)
     assert set(legends) == {"visitors", "hits", "status", "channels"}
     colour_of = {name: colour for colour, name in charts.SWATCHES.items()}
     for name, legend in legends.items():
