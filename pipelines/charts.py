@@ -29,14 +29,15 @@ FONT = "'Helvetica Neue', Helvetica, Arial, 'Liberation Sans', sans-serif"
 WIDE, HALF, HEIGHT = 880, 400, 170
 #: axis labels 1.5k, 20M ... and a plain 0 (d3's '~s' writes '0k' on some scales)
 SI = "datum.value == 0 ? '0' : format(datum.value, '~s')"
-#: series colours: visitors, pageviews, humans, bots, bytes
+#: series colours (visitors, pageviews, humans, bots, bytes; status classes and channels)
 BLUE, VIOLET, TEAL, AMBER, GREY = "#3b82f6", "#8b5cf6", "#14b8a6", "#f59e0b", "#94a3b8"
-STATUS_COLOURS = {"2xx": "#22c55e", "3xx": "#3b82f6", "4xx": "#f59e0b", "5xx": "#ef4444"}
-CHANNEL_COLOURS = {"internal": "#94a3b8", "direct": "#3b82f6", "search": "#22c55e",
-                   "social": "#ec4899", "external": "#f59e0b"}
+GREEN, RED, PINK = "#22c55e", "#ef4444", "#ec4899"
+STATUS_COLOURS = {"2xx": GREEN, "3xx": BLUE, "4xx": AMBER, "5xx": RED}
+CHANNEL_COLOURS = {"internal": GREY, "direct": BLUE, "search": GREEN, "social": PINK,
+                   "external": AMBER}
 #: the class of a legend swatch per series colour (static/weblog.css: `.swatch.s-NAME`)
 SWATCHES = {BLUE: "blue", VIOLET: "violet", TEAL: "teal", AMBER: "amber", GREY: "grey",
-            "#22c55e": "green", "#ef4444": "red", "#ec4899": "pink"}
+            GREEN: "green", RED: "red", PINK: "pink"}
 VISITOR_SERIES = {"visitors": ("Visitors", BLUE), "human_visitors": ("Human visitors", TEAL),
                   "pageviews": ("Pageviews", VIOLET)}
 HIT_SERIES = {"Humans": TEAL, "Bots": AMBER}
