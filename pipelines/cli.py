@@ -439,7 +439,7 @@ def export_cmd(ctx: click.Context, table: str, start: dt.date | None, end: dt.da
     Parquet or JSON.
 
     Only statistics tables can be exported. In CSV, text cells starting with = + - @ (or a
-    tab or carriage return) get a leading apostrophe so spreadsheets do not run them as
+    tab, carriage return or newline) get a leading apostrophe so spreadsheets do not run them as
     formulas.
     """
     from .export import export_table, format_for
@@ -459,8 +459,8 @@ def export_cmd(ctx: click.Context, table: str, start: dt.date | None, end: dt.da
 # --------------------------------------------------------------------------- views
 
 @cli.command()
-@_date_option("--from", "start", "First day (default: 30 days before --to, at most back "
-              "to the first day with statistics).")
+@_date_option("--from", "start", "First day (default: the 30 days ending at --to, at most "
+              "back to the first day with statistics).")
 @_date_option("--to", "end", "Last day (default: the last day with statistics).")
 @click.option("--vhost", metavar="NAME", help="Only this virtual host; default: all, summed.")
 @click.option("-o", "--output", "output", metavar="FILE",

@@ -72,6 +72,16 @@ def test_every_format_preset_is_documented() -> None:
         assert f"| `{name}` |" in README, name
 
 
+def test_every_format_example_is_whole_in_its_row() -> None:
+    # a W3C example without its #Fields header is rejected line by line: the README row
+    # shows every line of the preset's example (tabs as ⇥), header lines included
+    rows = {line.split("|")[1].strip(" `"): line for line in README.splitlines()
+            if line.startswith("| `")}
+    for name, preset in PRESETS.items():
+        for line in preset.example.split("\n"):
+            assert line.replace("\t", " ⇥ ") in rows[name], (name, line)
+
+
 def test_quick_start_is_the_two_make_commands() -> None:
     quick = README.split("## Quick start", 1)[1].split("##", 1)[0]
     assert "make demo" in quick and "make test" in quick
