@@ -64,11 +64,13 @@ def exactness_note(totals: dict[str, Any], previous: dict[str, Any]) -> str:
 
 def page_context(con: duckdb.DuckDBPyConnection, cfg: Config, period: views.Period,
                  vhost: str | None, top: int = 15, now: dt.datetime | None = None,
-                 render_many: charts.RenderMany = charts.render_each) -> dict[str, Any]:
-    """Template context of the shared views (report and dashboard). `render_many` draws
-    the charts (the report: in this process; the dashboard: on its chart workers)."""
-    data = views.collect(con, period, vhost, top)
-    drawn = charts.charts(data, render_many)
+                 draw: charts.Draw = charts.draw_here) -> dict[str, Any]:
+    """Template context of the shared views (report and dashboard). `draw` draws the
+    charts (the report: in this process; the dashboard: on its chart workers, each chart
+    started as soon as its data is read)."""
+    page_charts = charts.PageCharts(draw)
+    data = views.collect(con, period, vhost, top, ready=page_charts.ready)
+    drawn = page_charts.svgs()
     return {
         **data,
         "charts": {name: pages.trusted(svg) for name, svg in drawn.items()},

@@ -429,15 +429,28 @@ class ChartWorkers:
             return
         self.pool = pool
 
-    def render_many(self, specs: list[dict[str, Any]]) -> list[str]:
-        """The SVG of `specs`, in order, drawn side by side on the workers."""
+    def draw(self, spec: dict[str, Any]) -> Callable[[], str]:
+        """Start drawing `spec` on a worker (charts.Draw); in this process when there is
+        none, or when the worker drawing it died."""
         pool = self.pool
         if pool is not None:
             try:
-                return list(pool.map(charts.render_svg, specs))
+                future = pool.submit(charts.render_svg, spec)
             except concurrent.futures.process.BrokenProcessPool:
                 self._lost(pool)
-        return charts.render_each(specs)
+            else:
+                def svg() -> str:
+                    try:
+                        return future.result()
+                    except concurrent.futures.process.BrokenProcessPool:
+                        self._lost(pool)
+                        return charts.render_svg(spec)
+                return svg
+        return charts.draw_here(spec)
+
+    def render_many(self, specs: list[dict[str, Any]]) -> list[str]:
+        """The SVG of `specs`, in order, drawn side by side on the workers."""
+        return [svg() for svg in [self.draw(spec) for spec in specs]]
 
     def _lost(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
         if self.pool is pool:
@@ -466,7 +479,7 @@ def create_app(cfg: Config, *, allowed_hosts: list[str] | None = None,
     def render_dashboard(cur: duckdb.DuckDBPyConnection, period: views.Period,
                          site: str | None) -> str:
         first, last = views.stats_span(cur)
-        context = page_context(cur, cfg, period, site, render_many=drawers.render_many)
+        context = page_context(cur, cfg, period, site, draw=drawers.draw)
         return env.get_template("dashboard.html").render(
             **context, first_day=first, last_day=last, source=SOURCE,
             presets=presets(first, last, site), meta=snapshot_meta(cur), nav="dashboard")

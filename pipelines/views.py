@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -280,16 +281,20 @@ def breakdowns(con: duckdb.DuckDBPyConnection, period: Period, vhost: str | None
 
 
 def collect(con: duckdb.DuckDBPyConnection, period: Period, vhost: str | None = None,
-            top: int = 15) -> dict[str, Any]:
-    """Everything one report or dashboard page shows, for `period` and `vhost`."""
-    head = headline(con, period, vhost)
-    return {
-        "period": period,
-        "vhost": vhost,
-        "vhosts": vhosts(con),
-        "visitor_days": period.days > 1,
-        **head,
-        "daily": daily_series(con, period, vhost),
-        "hours": weekly_hours(con, period, vhost),
-        "tables": breakdowns(con, period, vhost, top),
-    }
+            top: int = 15, ready: Callable[[dict[str, Any]], None] | None = None,
+            ) -> dict[str, Any]:
+    """Everything one report or dashboard page shows, for `period` and `vhost`. `ready`,
+    when given, sees the page's data after each part the charts are drawn from (the daily
+    series, the week's hours, the tables), so their drawing can start while the rest is
+    read (pipelines.charts.PageCharts)."""
+    tell = ready or (lambda _: None)
+    data: dict[str, Any] = {"period": period, "vhost": vhost, "visitor_days": period.days > 1}
+    data["daily"] = daily_series(con, period, vhost)
+    tell(data)
+    data["hours"] = weekly_hours(con, period, vhost)
+    tell(data)
+    data["vhosts"] = vhosts(con)
+    data.update(headline(con, period, vhost))
+    data["tables"] = breakdowns(con, period, vhost, top)
+    tell(data)
+    return data

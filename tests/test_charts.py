@@ -98,6 +98,41 @@ def test_a_page_has_no_duplicate_ids(page_data):
     assert ids and len(ids) == len(set(ids))
 
 
+def test_each_chart_starts_when_its_part_of_the_page_is_read(views_warehouse, page_data):
+    """views.collect tells PageCharts after the daily series, the week's hours and the
+    tables: each chart is started once, as soon as its data is read (on the dashboard, the
+    workers draw while the page's other queries run), and the page is the same."""
+    cfg, _ = views_warehouse
+    started: list[list[str]] = []  # the charts started at each call of `ready`
+    page = charts.PageCharts(lambda spec: (lambda: "<svg/>"))  # no drawing: the order
+
+    def ready(data: dict) -> None:
+        before = set(page.started)
+        page.ready(data)
+        started.append([name for name in page.started if name not in before])
+
+    con = warehouse.connect(cfg.data_dir, read_only=True)
+    try:
+        data = views.collect(con, views.resolve_period(con, None, None), ready=ready)
+    finally:
+        con.close()
+    assert started == [["visitors", "status", "hits", "bytes"], ["heatmap"],
+                       ["pages", "channels"]]
+    assert data == page_data  # the same page as without `ready`
+    assert set(page.svgs()) == set(charts.chart_specs(page_data))
+    # started charts are not drawn again
+    page.ready(data)
+    assert len(page.started) == 7
+
+
+def test_chart_specs_are_those_whose_part_is_read(page_data):
+    daily_only = {k: page_data[k] for k in ("daily", "visitor_days")}
+    assert list(charts.chart_specs(daily_only)) == ["visitors", "status", "hits", "bytes"]
+    assert list(charts.chart_specs(page_data, skip={"visitors", "pages"})) == [
+        "status", "hits", "bytes", "heatmap", "channels"]
+    assert charts.chart_specs({}) == {}
+
+
 def test_legends_are_the_charts_colour_scales(page_data):
     """Each HTML legend lists the series of its chart's colour scale, in order and in the
     scale's colours, and the chart itself draws no legend (vl-convert measures its labels)."""
