@@ -166,7 +166,12 @@ def content_sha256(path: Path) -> str:
 
 
 def _ledger_row(con: duckdb.DuckDBPyConnection, column: str, digest: str) -> tuple | None:
-    rows = con.execute(f"select file_id, last_ts, as_of from ingested_files where {column} = ? "
+    """(file_id, last_ts, as_of, unread bytes) of the ledger row that read this content from
+    its start. Unread bytes: a plain file's last line without its newline, which waits
+    for the next run (pipelines.sources) and is neither parsed nor rejected yet."""
+    rows = con.execute(f"select file_id, last_ts, as_of, "
+                       "case when compression is null then size - content_end else 0 end "
+                       f"from ingested_files where {column} = ? "
                        "and content_start = 0 order by file_id limit 1", [digest]).fetchall()
     return rows[0] if rows else None
 
@@ -195,10 +200,11 @@ def source_candidates(con: duckdb.DuckDBPyConnection | None, cfg: Config,
             except (OSError, EOFError):
                 never.append(str(path))  # unreadable now: certainly not deleted
                 continue
-            if row is None:
+            # a last line not read yet (no newline) is not ingested: the file is kept
+            if row is None or row[3] > 0:
                 never.append(str(path))
                 continue
-            file_id, last_ts, as_of = row
+            file_id, last_ts, as_of, _ = row
             last_day = (last_ts.replace(tzinfo=dt.UTC).astimezone(tz).date()
                         if last_ts is not None else as_of)
             if last_day < cutoff:

@@ -215,6 +215,29 @@ def test_source_logs_go_only_once_ingested(retention_site, tmp_path):
     assert "access.log.20.gz" in out.output
 
 
+def test_a_source_log_whose_last_line_is_unread_stays(retention_site, tmp_path):
+    """A plain log's last line without its newline waits for the next run: neither parsed
+    nor rejected yet. The file is not deleted, even when everything before it is old."""
+    cfg = copy(retention_site, tmp_path / "s", extra="purge_source_logs = true\n")
+    logs = tmp_path / "s" / "logs"
+    partial = logs / "access.log.30"
+    partial.write_text(log_line("192.0.2.9", D(2026, 11, 1), 1)
+                       + log_line("192.0.2.9", D(2026, 11, 1), 2).rstrip("\n"))
+    [ingested] = ingest_paths(cfg, [str(partial)], as_of=D(2026, 11, 2))
+    assert ingested.lines_read == 1  # the unfinished line waits
+
+    result = purge_expired(cfg, as_of=D(2026, 11, 20))
+
+    assert partial.exists()
+    assert "access.log.30" not in [Path(s["name"]).name for s in result.sources]
+    assert "access.log.30" in [Path(p).name for p in result.sources_never_ingested]
+    # the next run, once the line is finished, reads it: nothing was lost
+    with open(partial, "a") as f:
+        f.write("\n")
+    [rest] = ingest_paths(cfg, [str(partial)], as_of=D(2026, 11, 20))
+    assert rest.lines_read == 1 and rest.lines_parsed + rest.lines_rejected == 1
+
+
 def test_source_logs_stay_unless_enabled(site):
     result = purge_expired(site, as_of=D(2026, 12, 31))
     assert result.sources == [] and not result.sources_enabled
