@@ -636,7 +636,7 @@ def plan_files(con: duckdb.DuckDBPyConnection, cfg: Config,
     sizes = [_size(path) for path, *_ in jobs]
     shared = _shared_sizes(con, sizes)
     for (path, name, fmt, vhost), size in zip(jobs, sizes):
-        shown = STDIN if name == "-" else str(Path(name).absolute())
+        shown = STDIN if name == "-" else shown_path(cfg, name)
         try:
             planned.append(_plan_one(con, cfg, path, shown, fmt, vhost, seen,
                                      hash_now=size is None or size in shared))
@@ -648,6 +648,15 @@ def plan_files(con: duckdb.DuckDBPyConnection, cfg: Config,
             planned.append(PlannedFile(str(path), shown, format_spec(fmt), vhost, "", 0, None,
                                        None, status="failed", error=error))
     return planned
+
+
+def shown_path(cfg: Config, name: str | Path) -> str:
+    """A source path as the ledger records it and results show it: absolute, with address
+    literals masked to their network (invariant 4: a log named after a client, such as
+    access-203.0.113.45.log, must not carry the address out of RAW). Files are opened by
+    their real path; the ledger matches content by hashes, never by name."""
+    return anonymize.mask_addresses(str(Path(name).absolute()), cfg.ipv4_prefix,
+                                    cfg.ipv6_prefix)
 
 
 def _size(path: Path) -> int | None:
@@ -1056,7 +1065,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path, *,
                 progress: Callable[[int], None] | None = None,
                 rdns: ReverseDNS | None = None) -> IngestResult:
     """Plan, stage and commit one file (caller holds the data-dir lock)."""
-    shown = display_path or str(path)
+    shown = display_path or shown_path(cfg, path)
     planned = _plan_one(con, cfg, Path(path), shown, fmt, vhost, {})
     return _ingest_planned(con, cfg, planned, as_of, geo, progress, rdns)
 

@@ -93,7 +93,10 @@ def _is_network_prefix(secret: str, text: str) -> bool:
 def ingested(tmp_path_factory):
     """The fixture ingested twice: by ingest_paths, and into an uncompressed warehouse."""
     base = tmp_path_factory.mktemp("privacy")
-    log_file = base / "access.log"
+    # a log named after a client, in a folder named after another: the ledger records
+    # the path, and no address may leave RAW that way either
+    log_file = base / "from-192.0.2.77" / "access-203.0.113.45.log"
+    log_file.parent.mkdir()
     log_file.write_text("".join(fixture_lines()), encoding="utf-8")
     cfg = Config(data_dir=base / "data", query_keep=("page",))
     records: list[logging.LogRecord] = []
