@@ -101,10 +101,22 @@ def ts_expr(raw: str, time_format: str | list[str], timezone: str) -> str:
     if any("%z" in f or "%Z" in f for f in formats):
         # %n gives TIMESTAMPTZ_NS, whose microseconds DuckDB's conversion truncates
         nanos = any("%n" in f for f in formats)
-        return f"timezone('UTC', {parsed})" if nanos else utc_wall(parsed)
+        ts = f"timezone('UTC', {parsed})" if nanos else utc_wall(parsed)
+        if all(f.endswith("%z") for f in formats):
+            ts = f"CASE WHEN {offset_possible(raw)} THEN {ts} END"
+        return ts
     if all(f.endswith("Z") for f in formats):  # ISO 8601 in UTC ('...T23:39:43.945958Z')
         return parsed
     return local_ts(parsed, timezone)
+
+
+def offset_possible(raw: str) -> str:
+    """SQL: the UTC offset that ends `raw` ('+HHMM' or '+HH:MM') is one a clock can show:
+    at most 14 hours, minutes under 60. DuckDB's %z reads '+9999' as 99 h 99 min, which
+    would move a forged line four days away; such a time is unreadable. Other endings
+    ('Z', '+HH') are left to strptime. Costs ~0.06 CPU-s per 1M lines."""
+    hhmm = f"abs(TRY_CAST(replace(right({raw}, 5), ':', '') AS SMALLINT))"
+    return f"coalesce({hhmm} <= 1400 AND {hhmm} % 100 < 60, true)"
 
 
 def utc_wall(expr: str) -> str:

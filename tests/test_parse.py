@@ -164,6 +164,25 @@ def test_offsets_become_utc_instants(stamp, instant):
     check(row, ts=instant)
 
 
+@pytest.mark.parametrize("offset", ["+9999", "+2500", "-1500", "+0075", "-0960"])
+def test_an_offset_no_clock_shows_is_an_unreadable_timestamp(offset):
+    """DuckDB's %z reads '+9999' as 99 h 99 min: a forged line would move days away."""
+    line = f'192.0.2.1 - - [10/Nov/2026:13:55:36 {offset}] "GET / HTTP/1.1" 200 1\n'
+    (row,) = parse("common", [line])
+    assert row["reject"] == "unreadable timestamp", row
+
+
+def test_an_iso_offset_no_clock_shows_is_an_unreadable_timestamp():
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    formats = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%n%z"]
+    sql = f"SELECT {ts_expr('$t', formats, 'UTC')}"
+    assert con.execute(sql, {"t": "2026-11-10T08:34:56+25:00"}).fetchone() == (None,)
+    assert con.execute(sql, {"t": "2026-11-10T08:34:56.5-09:75"}).fetchone() == (None,)
+    assert con.execute(sql, {"t": "2026-11-10T08:34:56.5-09:30"}).fetchone() == (
+        dt.datetime(2026, 11, 10, 18, 4, 56, 500000),)
+
+
 @settings(max_examples=300, deadline=None)
 @given(instant=st.datetimes(
     min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30),
