@@ -126,3 +126,22 @@ def test_never_raises_and_gives_one_row_per_line(values, name):
     for row in rows:
         if row["reject"] is not None:
             assert all(row[c] is None for c in COLUMNS[2:])
+
+
+@pytest.mark.parametrize("size, expected", [
+    ('"abc"', 0), ("-5", 0), (str((1 << 40) + 1), 0), ("512", 512), ('"512"', 512)])
+def test_a_json_size_that_is_no_byte_count_counts_as_zero(size, expected):
+    line = ('{"ip": "192.0.2.10", "host": "www.example.com", "path": "/a", "status": "200", '
+            f'"length": {size}, "date": "2026-11-10T09:34:56+01:00"}}\n')
+    (row,) = parse("nginx_json", [line])
+    assert row["reject"] is None and row["bytes"] == expected, row
+
+
+@pytest.mark.parametrize("size", ["-5", "abc", "1.5"])
+def test_a_text_format_size_that_is_no_byte_count_rejects_the_line(size):
+    (row,) = parse("combined", [f'192.0.2.9 - - [28/Nov/2026:10:00:00 +0000] "GET /n HTTP/1.1" '
+                                f'200 {size} "-" "x"\n'])
+    assert row["reject"] == "does not match format combined", row
+    assert get_format("combined").diagnose(
+        f'192.0.2.9 - - [28/Nov/2026:10:00:00 +0000] "GET /n HTTP/1.1" 200 {size} "-" "x"'
+    ).startswith("does not match format combined: field 'bytes'")
