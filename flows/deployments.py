@@ -72,9 +72,12 @@ def check_prefect_yaml(path: Path, site_timezone: str) -> list[str]:
 
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return [f"{path} cannot be read as YAML ({type(exc).__name__})."]
-    found = {d.get("name"): d for d in doc.get("deployments") or [] if isinstance(d, dict)}
+    deployments = doc.get("deployments") if isinstance(doc, dict) else None
+    if not isinstance(deployments, list):
+        return [f"{path} has no 'deployments' list (is it a prefect.yaml?)."]
+    found = {d.get("name"): d for d in deployments if isinstance(d, dict)}
     problems = []
     for name, spec in DEPLOYMENTS.items():
         deployment = found.get(name)
@@ -85,6 +88,9 @@ def check_prefect_yaml(path: Path, site_timezone: str) -> list[str]:
             problems.append(f"{path}: deployment '{name}' must have entrypoint "
                             f"{spec['entrypoint']}.")
         for schedule in deployment.get("schedules") or []:
+            if not isinstance(schedule, dict):
+                problems.append(f"{path}: deployment '{name}': a schedule is not a mapping.")
+                continue
             cron, tz = schedule.get("cron"), schedule.get("timezone")
             bad_cron = _cron_problem(cron) if cron is not None else None
             if bad_cron:

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from .config import Config, load_config
-from .errors import WeblogError, stop_if_interrupted, storage_error
+from .errors import WeblogError, os_error_sentence, stop_if_interrupted, storage_error
 
 log = logging.getLogger("weblog")
 
@@ -42,19 +42,43 @@ class Group(click.Group):
             if isinstance(exc, WeblogError):
                 raise WeblogClickError(str(exc), exc.exit_code) from None
             full = storage_error(exc)  # a full disk, from the OS or from DuckDB
-            if full is None:
-                raise
-            raise WeblogClickError(f"{full}; the command stopped: free some space and run it "
-                                   "again.", 1) from None
+            if full is not None:
+                raise WeblogClickError(f"{full}; the command stopped: free some space and "
+                                       "run it again.", 1) from None
+            if isinstance(exc, OSError):
+                # a folder or file the command cannot create, read or write (permissions,
+                # a file where a folder belongs, a path that does not exist)
+                raise WeblogClickError(os_error_sentence(exc), 2) from None
+            raise
+
+
+FIRST_DATE, LAST_DATE = dt.date(1970, 1, 1), dt.date(9899, 12, 31)
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date like 2026-11-15.") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        # web logs start in 1970 (epoch times); retention arithmetic needs room either side
+        raise click.BadParameter(f"{value} is outside {FIRST_DATE} .. {LAST_DATE}.")
+    return day
+
+
+def output_path(output: str) -> Path:
+    """The file a command writes (-o): refused in one sentence when it names a folder or
+    its folder does not exist (the write itself would fail half-way)."""
+    from .errors import InputError
+
+    path = Path(output).expanduser()
+    if path.is_dir():
+        raise InputError(f"{output} is a folder; give the name of a file to write.")
+    if not path.absolute().parent.is_dir():
+        raise InputError(f"No such folder: {path.parent}.")
+    return path
 
 
 def as_of_option(f: Any) -> Any:
@@ -446,7 +470,7 @@ def export_cmd(ctx: click.Context, table: str, start: dt.date | None, end: dt.da
     from .warehouse import connect
 
     cfg = get_config(ctx)
-    path = Path(output)
+    path = output_path(output)
     fmt = format_for(path, fmt)
     con = connect(cfg.data_dir, read_only=True)
     try:
@@ -477,7 +501,7 @@ def report(ctx: click.Context, start: dt.date | None, end: dt.date | None, vhost
 
     cfg = get_config(ctx)
     result = write_report(cfg, start=start, end=end, vhost=vhost,
-                          output=Path(output) if output else None)
+                          output=output_path(output) if output else None)
     click.echo(str(result.path))
     log.info("report of %s written in %.1f s", result.period.label(), result.seconds)
 
@@ -605,10 +629,10 @@ def audit_report(ctx: click.Context, start: dt.date | None, end: dt.date | None,
     report = build_report(cfg, start=start, end=end, as_of=as_of)
     text = json.dumps(report, indent=2) + "\n" if as_json else render_markdown(report)
     if output:
-        path = Path(output)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        from .report import write_atomically
+
+        path = output_path(output)
+        write_atomically(path, text)
         click.echo(f"Wrote the deletion record to {path} ({report['verify']['verdict']}).",
                    err=True)
     else:
@@ -676,7 +700,8 @@ def subject_erase(ctx: click.Context, address: str, as_of: dt.date | None, yes: 
 
 @cli.command()
 @as_of_option
-@click.option("--days", default=14, show_default=True, help="Days of sample traffic.")
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366),
+              help="Days of sample traffic (1-366).")
 @click.pass_context
 def demo(ctx: click.Context, as_of: dt.date | None, days: int) -> None:
     """Generate realistic sample logs and a synthetic GeoIP database, run the nightly flow
@@ -742,9 +767,25 @@ def detect(path: str, as_json: bool) -> None:
     from .errors import InputError
 
     file = Path(path)
+    if file.is_dir():
+        raise InputError(f"{path} is a folder; give a log file.")
     if not file.is_file():
         raise InputError(f"No such file: {path}.")
-    found = detect_file(file)
+    import lzma
+    import zlib
+
+    try:
+        found = detect_file(file)
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
+        # a damaged or truncated compressed file, or one this user may not read; the
+        # error's class only, never content
+        if isinstance(exc, OSError) and exc.strerror:
+            why = exc.strerror
+        elif isinstance(exc, EOFError):
+            why = "it ends early (a truncated compressed file?)"
+        else:
+            why = f"its compressed data is damaged ({type(exc).__module__}.{type(exc).__name__})"
+        raise InputError(f"Cannot read {path}: {why}.") from None
     if as_json:
         click.echo(json.dumps({
             "file": path, "format": found.format.name if found.format else None,

@@ -29,6 +29,8 @@ from .formats import get_format
 
 DEFAULT_CONFIG_NAME = "weblog.toml"
 DEFAULT_DATA_DIR = "data"  # relative to the config file's folder, else the working directory
+#: retention windows longer than this (100 years) are a typo, and overflow date arithmetic
+MAX_RETENTION_DAYS = 36500
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Site time zone (IANA name) for day and hour boundaries."),
     Setting("retention.raw_days", "raw_days", 7, "int",
             "Days the RAW tier (full addresses, full URLs, user agents, rejects) is kept; "
-            "with 7 and as-of D, days D-7 .. D are inside the window."),
+            "with 7 and as-of D, days D-7 .. D are inside the window (1-36500)."),
     Setting("retention.detail_days", "detail_days", 90, "int",
-            "Days DETAIL (truncated addresses; `detail/`, the warehouse view `requests`) is kept."),
+            "Days DETAIL (truncated addresses; `detail/`, the warehouse view `requests`) is "
+            "kept (raw_days-36500)."),
     Setting("retention.purge_source_logs", "purge_source_logs", False, "bool",
             "Also delete source log files once ingested and older than raw_days."),
     Setting("anonymize.ipv4_prefix", "ipv4_prefix", 24, "int",
@@ -281,11 +284,13 @@ def validate(cfg: Config, origin: str) -> Config:
     if not known_timezone(cfg.timezone):
         raise ConfigError(f"{_where(origin, 'timezone')}: unknown time zone {cfg.timezone!r} "
                           "(use an IANA name such as 'Europe/Berlin' or 'UTC').")
-    if cfg.raw_days < 1:
-        raise ConfigError(f"{_where(origin, 'retention.raw_days')} must be at least 1.")
-    if cfg.detail_days < cfg.raw_days:
+    if not 1 <= cfg.raw_days <= MAX_RETENTION_DAYS:
+        raise ConfigError(f"{_where(origin, 'retention.raw_days')} must be 1 to "
+                          f"{MAX_RETENTION_DAYS} (100 years).")
+    if not cfg.raw_days <= cfg.detail_days <= MAX_RETENTION_DAYS:
         raise ConfigError(f"{_where(origin, 'retention.detail_days')} must be at least "
-                          f"retention.raw_days ({cfg.raw_days}).")
+                          f"retention.raw_days ({cfg.raw_days}) and at most "
+                          f"{MAX_RETENTION_DAYS} (100 years).")
     if cfg.dns_timeout <= 0 or cfg.dns_budget_seconds < 0:
         raise ConfigError(f"{_where(origin, 'enrich.dns_timeout')} must be above 0 and "
                           "enrich.dns_budget_seconds not below 0.")
@@ -321,6 +326,8 @@ def find_config_file(explicit: str | os.PathLike | None) -> Path | None:
     chosen = explicit or os.environ.get("WEBLOG_CONFIG")
     if chosen:
         path = Path(chosen).expanduser()
+        if path.is_dir():
+            raise ConfigError(f"Config file {path} is a folder; give a TOML file.")
         if not path.is_file():
             raise ConfigError(f"Config file {path} does not exist.")
         return path

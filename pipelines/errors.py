@@ -77,6 +77,17 @@ def storage_error(exc: BaseException) -> str | None:
     return f"{reason} writing {mask_addresses(str(path))}" if path else reason
 
 
+def os_error_sentence(exc: OSError) -> str:
+    """One sentence for an OS error no step handled: what failed, on which path (address
+    literals masked), never a traceback. 'Permission denied: /srv/data/.weblog.lock.'"""
+    from .anonymize import mask_addresses
+
+    what = exc.strerror or type(exc).__name__
+    path = exc.filename if exc.filename is not None else None
+    where = f": {mask_addresses(str(path))}" if path is not None else ""
+    return f"{what}{where}."
+
+
 @contextlib.contextmanager
 def writing(path: object) -> Iterator[None]:
     """Name `path` in a full-disk error raised while writing it: a file object's write()

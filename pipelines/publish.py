@@ -31,7 +31,7 @@ import duckdb
 from . import warehouse
 from .aggregate import STATS_TABLES
 from .config import Config
-from .errors import WeblogError
+from .errors import LockedError, WeblogError
 from .lock import data_dir_lock
 from .parse import sql_str
 
@@ -126,10 +126,14 @@ def publish(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> Publis
             try:
                 con.execute(f"attach {sql_str(str(warehouse.warehouse_path(cfg.data_dir)))} "
                             "as wh (read_only)")
-            except duckdb.IOException:
+            except duckdb.IOException as exc:
                 con.close()
-                raise WeblogError("The warehouse is in use by another process; publish "
-                                  "again when it is done.") from None
+                if "lock" in str(exc).lower():
+                    raise LockedError("The warehouse is in use by another process; publish "
+                                      "again when it is done.") from None
+                raise WeblogError(f"Cannot open the warehouse "
+                                  f"{warehouse.warehouse_path(cfg.data_dir)} "
+                                  f"({type(exc).__name__}): is it a DuckDB file?") from None
         try:
             src = "wh" if own else con.execute("select current_database()").fetchall()[0][0]
             con.execute(f"attach {sql_str(str(tmp))} as pub")

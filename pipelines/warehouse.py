@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import ConfigError, WeblogError
+from .errors import ConfigError, LockedError, WeblogError
 
 
 def _sql_dir(package: Path) -> Path:
@@ -76,6 +76,17 @@ DEFAULT_MEMORY_LIMIT = 1280 << 20  # bytes; see memory_limit
 _MEMORY_SIZE = re.compile(r"[0-9]+(\.[0-9]+)? ?([KMGT]i?B|B)", re.IGNORECASE)
 
 
+MIN_MEMORY_LIMIT = 64 * 10**6  # bytes (64MB)
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def _size_bytes(size: str) -> float:
+    """Bytes of a DuckDB size like '512MB' or '2 GiB' (already matched by _MEMORY_SIZE)."""
+    number = re.match(r"[0-9.]+", size).group(0)
+    return float(number) * _UNITS[size[len(number):].strip().upper()]
+
+
 def memory_limit() -> str:
     """DuckDB's memory limit for weblog's connections: $WEBLOG_MEMORY_LIMIT, else 1280 MB
     (or half the machine's memory when that is less). Past it DuckDB spills to its temp
@@ -88,6 +99,10 @@ def memory_limit() -> str:
         if not _MEMORY_SIZE.fullmatch(chosen):
             raise ConfigError(f"WEBLOG_MEMORY_LIMIT must be a size like 2GB or 512MB, not "
                               f"{chosen[:40]!r}.")
+        if _size_bytes(chosen) < MIN_MEMORY_LIMIT:
+            # below this DuckDB fails mid-transaction (and then cannot roll back)
+            raise ConfigError(f"WEBLOG_MEMORY_LIMIT must be at least "
+                              f"{MIN_MEMORY_LIMIT // 10**6}MB, not {chosen}.")
         return chosen
     try:
         half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
@@ -117,9 +132,14 @@ def connect(data_dir: Path, *, read_only: bool = False,
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            raise WeblogError(f"The warehouse {path} is in use by another process.") from None
+            raise LockedError(f"The warehouse {path} is in use by another process (a weblog "
+                              "run writing it); try again when it is done.") from None
         raise WeblogError(f"Cannot open the warehouse {path}: {exc}") from None
-    configure(con, temp_dir)
+    try:
+        configure(con, temp_dir)
+    except BaseException:  # a bad WEBLOG_MEMORY_LIMIT: no open connection left behind
+        con.close()
+        raise
     from . import detail  # the view names its files by absolute path: a moved data dir
     if not read_only:
         migrate(con)

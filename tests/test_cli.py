@@ -159,6 +159,14 @@ def test_ingest_format_and_vhost_options(tmp_path):
     (["ingest"], "Give PATH arguments or configure [[sources]]."),
     (["ingest", "x.log", "--as-of", "15.11.2026"], "'15.11.2026' is not a date like 2026-11-15."),
     (["status", "--as-of", "tomorrow"], "is not a date"),
+    # date arithmetic at the ends of the calendar overflowed (a traceback)
+    (["status", "--as-of", "0001-01-01"], "0001-01-01 is outside 1970-01-01 .. 9899-12-31."),
+    (["ingest", "x.log", "--as-of", "9999-12-31"], "9999-12-31 is outside"),
+    (["purge", "--dry-run", "--as-of", "1969-12-31"], "1969-12-31 is outside"),
+    (["demo", "--days", "0"], "0 is not in the range 1<=x<=366"),
+    (["detect", "."], ". is a folder; give a log file."),
+    (["audit", "report", "-o", "."], ". is a folder; give the name of a file to write."),
+    (["audit", "report", "-o", "no/such/x.md"], "No such folder: no/such."),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     (tmp_path / "x.log").write_text((LOGS / "combined.log").read_text())
@@ -285,6 +293,43 @@ def test_demo_without_sources_ingests_the_files_directly(tmp_path, prefect_cli_e
     assert "uses Asia/Tokyo like the sample logs" in result.output
 
 
+@pytest.mark.parametrize("content, why", [
+    (b"\x1f\x8b\x08\x00junk", "it ends early (a truncated compressed file?)"),
+    (None, "its compressed data is damaged (zlib.error)"),
+])
+def test_detect_names_a_damaged_compressed_file_in_one_sentence(tmp_path, content, why):
+    import gzip
+
+    if content is None:  # a gzip stream with its deflate data overwritten
+        data = bytearray(gzip.compress((LOGS / "combined.log").read_bytes()))
+        data[30:40] = b"\xff" * 10
+        content = bytes(data)
+    (tmp_path / "bad.gz").write_bytes(content)
+    result = run("detect", "bad.gz")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"weblog: error: Cannot read bad.gz: {why}.\n"
+
+
+def test_a_path_that_cannot_be_written_is_one_sentence_not_a_traceback(tmp_path):
+    """An OS error no step handles (here: a folder where the data directory's lock file
+    belongs) stops the command with its reason and path, exit 2."""
+    (tmp_path / "data" / ".weblog.lock").mkdir(parents=True)
+    (tmp_path / "x.log").write_text((LOGS / "combined.log").read_text())
+    result = run("--data-dir", "data", "ingest", "x.log", "--as-of", AS_OF)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("weblog: error: Is a directory: ")
+    assert ".weblog.lock" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_a_written_audit_report_leaves_no_temporary_file(tmp_path):
+    files = two_files(tmp_path)
+    assert run("--data-dir", "data", "ingest", files[0], "--as-of", AS_OF).exit_code == 0
+    result = run("--data-dir", "data", "audit", "report", "-o", "record.md", "--as-of", AS_OF)
+    assert result.exit_code == 0, result.output
+    assert "# " in (tmp_path / "record.md").read_text()
+    assert [p.name for p in tmp_path.iterdir() if "tmp" in p.name] == []
+
+
 def test_memory_limit_is_bounded_by_default_and_a_bad_one_is_one_sentence(monkeypatch, tmp_path):
     monkeypatch.delenv("WEBLOG_MEMORY_LIMIT", raising=False)
     default = warehouse.memory_limit()
@@ -304,3 +349,11 @@ def test_memory_limit_is_bounded_by_default_and_a_bad_one_is_one_sentence(monkey
         assert result.exit_code == 2, result.output
         assert "WEBLOG_MEMORY_LIMIT must be a size like 2GB" in result.output
         assert "Traceback" not in result.output
+    # below 64MB DuckDB failed mid-transaction and could not roll back
+    for small in ("1MB", "63MB", "1KB"):
+        monkeypatch.setenv("WEBLOG_MEMORY_LIMIT", small)
+        result = run("--data-dir", str(tmp_path / "data"), "ingest", files[1])
+        assert result.exit_code == 2, result.output
+        assert f"WEBLOG_MEMORY_LIMIT must be at least 64MB, not {small}." in result.output
+    monkeypatch.setenv("WEBLOG_MEMORY_LIMIT", "64MB")
+    assert warehouse.memory_limit() == "64MB"

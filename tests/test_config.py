@@ -217,7 +217,10 @@ BAD = [
     ("[anonymize]\nipv4_prefix = 8\n", "setting 'anonymize.ipv4_prefix': IPv4 prefix must be a whole number from 16 to 24"),
     ("[anonymize]\nipv4_prefix = 32\n", "IPv4 prefix must be a whole number from 16 to 24"),
     ("[anonymize]\nipv6_prefix = 64\n", "setting 'anonymize.ipv6_prefix': IPv6 prefix must be a whole number from 32 to 48"),
-    ("[retention]\nraw_days = 0\n", "setting 'retention.raw_days' must be at least 1"),
+    ("[retention]\nraw_days = 0\n", "setting 'retention.raw_days' must be 1 to 36500"),
+    ("[retention]\nraw_days = 3000000\ndetail_days = 3000000\n",
+     "setting 'retention.raw_days' must be 1 to 36500"),
+    ("[retention]\ndetail_days = 36501\n", "setting 'retention.detail_days' must be at least"),
     ("[retention]\nraw_days = 10\ndetail_days = 5\n", "'retention.detail_days' must be at least retention.raw_days (10)"),
     ("[stats]\nk_min = 0\n", "setting 'stats.k_min' must be at least 1"),
     ('[[sources]]\npath = "x.log"\nvhsot = "a"\n', "[[sources]] #1 has an unknown key 'vhsot' (known: path, format, vhost)"),
@@ -278,7 +281,7 @@ def test_unreadable_config_file(tmp_path):
 
 def test_config_that_is_a_folder(tmp_path):
     (tmp_path / "dir.toml").mkdir()
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match="dir.toml is a folder; give a TOML file"):
         load_config(tmp_path / "dir.toml")
 
 
@@ -321,7 +324,8 @@ def test_console_script_config_error(tmp_path):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
-        "weblog: error: weblog.toml: setting 'retention.raw_days' must be at least 1."]
+        "weblog: error: weblog.toml: setting 'retention.raw_days' must be 1 to 36500 "
+        "(100 years)."]
 
 
 def test_console_script_data_dir_from_environment(tmp_path):

@@ -64,6 +64,26 @@ def test_check_finds_schedule_mistakes(tmp_path, change, expected):
     assert len(problems) == 1 and expected in problems[0]
 
 
+@pytest.mark.parametrize("content, expected", [
+    (b"\xff\xfe", "cannot be read as YAML (UnicodeDecodeError)"),
+    (b"just a string\n", "has no 'deployments' list"),
+    (b"- a\n- list\n", "has no 'deployments' list"),
+    (b"deployments: 3\n", "has no 'deployments' list"),
+])
+def test_check_of_a_file_that_is_no_prefect_yaml_is_one_sentence(tmp_path, content, expected):
+    bad = tmp_path / "prefect.yaml"
+    bad.write_bytes(content)
+    problems = check_prefect_yaml(bad, "Asia/Tokyo")
+    assert len(problems) == 1 and expected in problems[0]
+
+
+def test_check_of_a_schedule_that_is_no_mapping(tmp_path):
+    bad = tmp_path / "prefect.yaml"
+    bad.write_text(PREFECT_YAML.read_text().replace(
+        "    schedules:\n", "    schedules:\n      - 3\n", 1))
+    assert any("a schedule is not a mapping" in p for p in check_prefect_yaml(bad, "Asia/Tokyo"))
+
+
 def test_schedule_check_command(tmp_path):
     config = tmp_path / "weblog.toml"
     config.write_text('timezone = "Asia/Tokyo"\n')

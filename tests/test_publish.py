@@ -16,7 +16,8 @@ from pipelines import ledger, raw, warehouse
 from pipelines.aggregate import STATS_TABLES, run_aggregate
 from pipelines.anonymize import find_leaks
 from pipelines.cli import cli
-from pipelines.errors import WeblogError
+from pipelines.config import Config
+from pipelines.errors import LockedError, WeblogError
 from pipelines.publish import INGEST_COLUMNS, SNAPSHOT_TABLES, publish, snapshot_path
 
 
@@ -126,13 +127,25 @@ def test_warehouse_held_by_another_process(stats_copy):
          str(warehouse.warehouse_path(cfg.data_dir))], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(WeblogError, match="in use by another process"):
+        with pytest.raises(LockedError, match="in use by another process"):  # exit 3
             publish(cfg)
+        # a reading command at that moment: the same, not "the file is damaged"
+        with pytest.raises(LockedError, match="in use by another process"):
+            warehouse.connect(cfg.data_dir, read_only=True)
     finally:
         holder.kill()
         holder.wait()
     assert sorted(p.name for p in snapshot_path(cfg.data_dir).parent.iterdir()) == \
         ["stats.duckdb"]
+
+
+def test_a_warehouse_that_is_no_database_is_not_called_busy(tmp_path):
+    cfg = Config(data_dir=tmp_path / "data")
+    cfg.data_dir.mkdir()
+    warehouse.warehouse_path(cfg.data_dir).write_text("garbage")
+    with pytest.raises(WeblogError, match="is it a DuckDB file") as err:
+        publish(cfg)
+    assert not isinstance(err.value, LockedError)
 
 
 def test_publish_command_and_aggregate(stats_copy):
