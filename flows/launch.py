@@ -30,7 +30,26 @@ def prepare_environment(data_dir: Path) -> Path:
     """Point Prefect at its home for this data directory; return that folder."""
     home = prepare_home(data_dir)
     os.environ.update(prefect_environment(data_dir))
+    if "PREFECT_API_URL" in os.environ and not os.environ["PREFECT_API_URL"].strip():
+        # set but empty means unset (Prefect's event worker would post to "")
+        del os.environ["PREFECT_API_URL"]
     return home
+
+
+def check_api(url: str) -> None:
+    """ConfigError in one sentence when nothing answers at `url` (a wrong PREFECT_API_URL
+    gave tracebacks from Prefect's workers). Any HTTP answer will do: a server that wants
+    credentials for its health check is still there."""
+    import httpx
+
+    from pipelines.errors import ConfigError
+
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=10)
+    except (httpx.TransportError, httpx.InvalidURL, ValueError) as exc:
+        raise ConfigError(f"PREFECT_API_URL {url[:200]} does not answer "
+                          f"({type(exc).__name__}): start that Prefect server, or unset "
+                          "PREFECT_API_URL to run on a temporary local one.") from None
 
 
 def _drain() -> None:
@@ -59,6 +78,7 @@ def prefect_api(shared: bool) -> Iterator[str | None]:
 
     url = PREFECT_API_URL.value()
     if url:
+        check_api(url)
         yield url
         return
     no_heartbeat = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
@@ -111,4 +131,5 @@ def serve_deployments(*, config_file: str | None, data_dir: str | None, timezone
         raise ConfigError("weblog schedule needs a Prefect server (schedules never run on the "
                           "temporary one): start `prefect server start` and set "
                           "PREFECT_API_URL=http://127.0.0.1:4200/api.")
+    check_api(PREFECT_API_URL.value())
     serve(*runner_deployments(config_file=config_file, data_dir=data_dir, timezone=timezone))

@@ -110,6 +110,34 @@ def test_schedule_refuses_the_temporary_server(tmp_path, monkeypatch):
     assert "needs a Prefect server" in result.stderr
 
 
+@pytest.mark.parametrize("url, why", [("http://127.0.0.1:9/api", "ConnectError"),
+                                      ("notaurl", "UnsupportedProtocol")])
+@pytest.mark.parametrize("command", [["schedule"], ["nightly", "--as-of", "2026-11-15"]])
+def test_a_prefect_api_url_nothing_answers_is_one_sentence(tmp_path, url, why, command):
+    """A wrong PREFECT_API_URL gave three tracebacks from Prefect's workers."""
+    config = tmp_path / "weblog.toml"
+    config.write_text('timezone = "Asia/Tokyo"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "home"), PREFECT_API_URL=url)
+    result = subprocess.run([str(BIN / "weblog"), "--config", str(config), *command],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"weblog: error: PREFECT_API_URL {url} does not answer ({why}): "
+                             "start that Prefect server, or unset PREFECT_API_URL to run on "
+                             "a temporary local one.\n")
+
+
+def test_an_empty_prefect_api_url_means_unset(tmp_path, monkeypatch):
+    from flows.launch import prepare_environment
+
+    monkeypatch.setenv("PREFECT_API_URL", " ")
+    # what prepare_environment sets, restored after the test
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    prepare_environment(tmp_path / "data")
+    assert "PREFECT_API_URL" not in os.environ
+
+
 # --------------------------------------------------------------------------- real server
 
 def _free_port() -> int:
