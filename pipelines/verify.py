@@ -125,7 +125,8 @@ def _raw_layout(data_dir: Path, cutoff: dt.date) -> list[str]:
             if day < cutoff:
                 n = len(_files_under(folder))
                 evidence.append(f"{folder.relative_to(data_dir)}: {kind} partition of {day}, "
-                                f"before the cutoff {cutoff} ({n} files)")
+                                f"before the cutoff {cutoff} ({n} files; `weblog purge` "
+                                "deletes it)")
     leftovers = {".purging": "an interrupted purge or erasure (run `weblog purge`)",
                  ".staging": "an interrupted ingest (run `weblog purge` or `weblog ingest`)",
                  ".spool": "an interrupted ingest from stdin", ".tmp": "a killed DuckDB process"}
@@ -153,7 +154,8 @@ def _warehouse_retention(con: duckdb.DuckDBPyConnection | None, data_dir: Path,
                            [cutoff]).fetchall()[0]
     if n:
         evidence.append(f"warehouse.duckdb: requests has {n} DETAIL rows before the DETAIL "
-                        f"cutoff {cutoff} (from {first})")
+                        f"cutoff {cutoff} (from {first}; an ingest of old logs stores "
+                        "them until `weblog purge`, which the nightly run does, deletes them)")
     left = detail.unlisted(con, data_dir)
     if left:
         evidence.append(f"detail/: {len(left)} files no transaction lists as DETAIL, left by "
