@@ -89,7 +89,11 @@ def prefect_api(shared: bool) -> Iterator[str | None]:
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer()
-    server.start()
+    try:
+        server.start()
+    except BaseException:  # Ctrl-C or SIGTERM while it starts: no server left behind
+        server.stop()
+        raise
     os.environ["PREFECT_API_URL"] = server.api_url  # inherited by Dask worker processes
     try:
         with temporary_settings(updates={**no_heartbeat, PREFECT_API_URL: server.api_url}):

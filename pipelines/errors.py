@@ -115,10 +115,15 @@ def _on_sigint(signum: int, frame: object) -> None:
 
 def record_interrupts() -> None:
     """Note Ctrl-C (SIGINT) before Python raises KeyboardInterrupt (main thread only;
-    left alone when SIGINT is ignored or handled by someone else)."""
-    if (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+    left alone when SIGINT is ignored or handled by someone else). SIGTERM (systemd, kill,
+    a scheduler's timeout) stops a run the same way: without this it ended the process at
+    once, and the temporary Prefect server a run had started lived on, an orphan."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigint)
 
 
 def stop_if_interrupted() -> None:
