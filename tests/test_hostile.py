@@ -53,7 +53,7 @@ FILES = {  # file: (format, lines read, parsed, rejected)
     "bytes.log": ("combined", 10, 8, 2),
     "crlf.log": ("combined", 5, 5, 0),
     "cr-only.log": ("combined", 5, 5, 0),
-    "forged.log": ("combined", 23, 18, 5),
+    "forged.log": ("combined", 23, 17, 6),
 }
 
 
@@ -146,7 +146,7 @@ def test_forged_fields_are_judged_one_by_one(hostile):
     _, _, results, _ = hostile
     forged = results["forged.log"]
     assert Counter(forged["reject_reasons"]) == Counter({
-        "unreadable timestamp": 2,  # month Foo, 30 February
+        "unreadable timestamp": 3,  # month Foo, 30 February, offset +9999 (no clock shows it)
         "timestamp in the future": 1,  # 9999
         "does not match format combined: field 'status' is malformed or not followed by ' '": 1,
         "does not match format combined: field 'bytes' is malformed or not followed by ' \"'": 1,
