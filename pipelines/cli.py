@@ -763,6 +763,9 @@ def detect(path: str, as_json: bool) -> None:
     Prints the format `format = "auto"` would use and how many of the sampled lines each
     candidate reads. Exit code 2 when no format clearly wins (a mixed or unknown file).
     """
+    import lzma
+    import zlib
+
     from .detect import THRESHOLD, detect_file
     from .errors import InputError
 
@@ -771,9 +774,6 @@ def detect(path: str, as_json: bool) -> None:
         raise InputError(f"{path} is a folder; give a log file.")
     if not file.is_file():
         raise InputError(f"No such file: {path}.")
-    import lzma
-    import zlib
-
     try:
         found = detect_file(file)
     except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:

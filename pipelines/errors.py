@@ -83,8 +83,7 @@ def os_error_sentence(exc: OSError) -> str:
     from .anonymize import mask_addresses
 
     what = exc.strerror or type(exc).__name__
-    path = exc.filename if exc.filename is not None else None
-    where = f": {mask_addresses(str(path))}" if path is not None else ""
+    where = f": {mask_addresses(str(exc.filename))}" if exc.filename is not None else ""
     return f"{what}{where}."
 
 

@@ -114,7 +114,8 @@ def offset_possible(raw: str) -> str:
     """SQL: the UTC offset that ends `raw` ('+HHMM' or '+HH:MM') is one a clock can show:
     at most 14 hours, minutes under 60. DuckDB's %z reads '+9999' as 99 h 99 min, which
     would move a forged line four days away; such a time is unreadable. Other endings
-    ('Z', '+HH') are left to strptime. Costs ~0.06 CPU-s per 1M lines."""
+    ('Z', '+HH') are left to strptime. ~0.06 CPU-s per 1M lines measured alone; a
+    whole 1M-line ingest showed no difference side by side."""
     hhmm = f"abs(TRY_CAST(replace(right({raw}, 5), ':', '') AS SMALLINT))"
     return f"coalesce({hhmm} <= 1400 AND {hhmm} % 100 < 60, true)"
 

@@ -14,8 +14,8 @@ Over several days, visitors are visitor-days (daily unique visitors added up), a
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
