@@ -215,9 +215,10 @@ def source_candidates(con: duckdb.DuckDBPyConnection | None, cfg: Config,
     return due, never
 
 
-def _shown(path: str) -> str:
-    """A source path as recorded: address literals in folder names masked (invariant 4)."""
-    return mask_addresses(path)
+def _shown(path: str, cfg: Config) -> str:
+    """A source path as recorded: address literals in folder names masked to the policy's
+    prefixes (invariant 4), as the ingest ledger records them (ingest.shown_path)."""
+    return mask_addresses(path, cfg.ipv4_prefix, cfg.ipv6_prefix)
 
 
 # --------------------------------------------------------------------------- removal steps
@@ -277,8 +278,8 @@ def _remove_detail(con: duckdb.DuckDBPyConnection, cfg: Config, days: dict[dt.da
     result.entries.append(entry.summary())
 
 
-def _delete_sources(batch: removal.Batch, targets: list[dict],
-                    result: PurgeResult) -> list[dict]:
+def _delete_sources(batch: removal.Batch, targets: list[dict], result: PurgeResult,
+                    cfg: Config) -> list[dict]:
     """Delete source files still as they were hashed; return the ledger items of those gone."""
     removed = []
     for item in targets:
@@ -288,17 +289,17 @@ def _delete_sources(batch: removal.Batch, targets: list[dict],
             same = st.st_size == item["bytes"] and (
                 st.st_mtime_ns == item.get("mtime_ns") or lines.file_sha256(path) == item["sha256"])
             if not same:
-                result.kept.append({"what": "source", "name": _shown(str(path)),
+                result.kept.append({"what": "source", "name": _shown(str(path), cfg),
                                     "reason": "changed since it was checked; not deleted"})
                 continue
             path.unlink()
         except FileNotFoundError:
             pass  # gone already (a killed run, or logrotate): gone is what the entry says
         except OSError as exc:
-            result.kept.append({"what": "source", "name": _shown(str(path)),
+            result.kept.append({"what": "source", "name": _shown(str(path), cfg),
                                 "reason": f"cannot be deleted ({exc.strerror or 'OS error'})"})
             continue
-        removed.append({"path": _shown(str(path)), "sha256": item["sha256"],
+        removed.append({"path": _shown(str(path), cfg), "sha256": item["sha256"],
                         "bytes": item["bytes"], "last_day": item["last_day"],
                         "file_id": item["file_id"]})
     return removed
@@ -324,7 +325,7 @@ def _remove_sources(con: duckdb.DuckDBPyConnection, cfg: Config, due: list[dict]
     # the manifest lists real paths (to finish after a crash) and hashes; it is RAW-side
     batch = removal.begin(cfg.data_dir, "purge_source", cutoff, {"count": len(due)},
                           targets=due)
-    entry = _record_sources(con, cfg, batch, _delete_sources(batch, due, result), "removed")
+    entry = _record_sources(con, cfg, batch, _delete_sources(batch, due, result, cfg), "removed")
     if entry is not None:
         result.entries.append(entry.summary())
 
@@ -369,7 +370,8 @@ def recover_batches(con: duckdb.DuckDBPyConnection, cfg: Config, result: PurgeRe
                                   details=batch.manifest["details"])
             removal.finish(batch)
         elif action == "purge_source":
-            removed = _delete_sources(batch, batch.manifest.get("targets", []), result)
+            removed = _delete_sources(batch, batch.manifest.get("targets", []), result,
+                                      cfg)
             entry = _record_sources(con, cfg, batch, removed, "removed after interruption")
         else:
             result.problems.append(f"Removal batch {batch.id} has an unknown action; left in "
@@ -489,9 +491,9 @@ def purge_expired(cfg: Config, *, as_of: dt.date | str | None = None, dry_run: b
             due: list[dict] = []
             if cfg.purge_source_logs:
                 due, never = source_candidates(con, cfg, raw_cutoff)
-                result.sources = [{"name": _shown(f["path"]), "bytes": f["bytes"],
+                result.sources = [{"name": _shown(f["path"], cfg), "bytes": f["bytes"],
                                    "last_day": f["last_day"]} for f in due]
-                result.sources_never_ingested = [_shown(p) for p in never]
+                result.sources_never_ingested = [_shown(p, cfg) for p in never]
             if not dry_run:
                 assert con is not None
                 _remove_partitions(con, cfg, raw_parts, "purge_raw", raw_cutoff, result)

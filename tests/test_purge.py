@@ -307,3 +307,15 @@ def test_purge_waits_for_the_lock_then_exits_3(retention_site, tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_source_paths_are_masked_to_the_policy_prefixes_like_the_ingest_ledger(tmp_path):
+    """A folder named after an address is shown at the policy's prefix (here /16): a /24
+    network would be more than the policy keeps, and the leak scan would flag it."""
+    from pipelines.ingest import shown_path
+    from pipelines.purge import _shown
+
+    cfg = Config(data_dir=tmp_path / "data", ipv4_prefix=16, ipv6_prefix=32)
+    for name, masked in (("/logs/198.51.100.7/access.log", "/logs/198.51.0.0/access.log"),
+                         ("/logs/2001:db8:1:2::9/a.log", "/logs/2001:db8::/a.log")):
+        assert _shown(name, cfg) == shown_path(cfg, name) == masked
